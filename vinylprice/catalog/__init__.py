@@ -1,0 +1,1 @@
+"""The catalogue: reading scraped listings and manifests into albums, listings and images."""

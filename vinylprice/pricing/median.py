@@ -1,0 +1,78 @@
+"""The baseline: the median of an album's sold comparables, with P25–P75 as the range."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import select
+
+from vinylprice.answer import Comparable, Price
+from vinylprice.store import Database, Listing
+
+ROUGH_BELOW = 3
+
+
+class MedianPricer:
+    """Quotes the median total price (item + shipping) of the album's sold comparables."""
+
+    def __init__(self, currency: str = "USD") -> None:
+        self.currency = currency
+        self._sales: dict[int, list[Listing]] = {}
+
+    def fit(self, database: Database) -> MedianPricer:
+        """Load every sold, non-excluded listing with a price, grouped by album."""
+        with database.session() as session:
+            rows = session.scalars(
+                select(Listing).where(
+                    Listing.kind == "sold",
+                    Listing.excluded.is_(False),
+                    Listing.album_id.is_not(None),
+                    Listing.price.is_not(None),
+                )
+            ).all()
+        self._sales = {}
+        for row in rows:
+            self._sales.setdefault(row.album_id, []).append(row)
+        return self
+
+    def quote(
+        self,
+        album_id: int,
+        sleeve_grade: str | None = None,
+        record_grade: str | None = None,
+    ) -> Price | None:
+        sales = self._sales.get(album_id, [])
+        if not sales:
+            return None
+
+        totals = np.array([_total(sale) for sale in sales])
+        low, median, high = np.percentile(totals, [25, 50, 75])
+        closest = sorted(sales, key=lambda sale: abs(_total(sale) - median))[:3]
+        rough = len(sales) < ROUGH_BELOW
+        return Price(
+            suggested=round(float(median), 2),
+            low=round(float(low), 2),
+            high=round(float(high), 2),
+            currency=self.currency,
+            comparables=len(sales),
+            method="median of sold comparables",
+            rough=rough,
+            closest=tuple(_comparable(sale) for sale in closest),
+            note="grades are not taken into account by this price"
+            if sleeve_grade or record_grade
+            else None,
+        )
+
+
+def _total(sale: Listing) -> float:
+    return float(sale.price or 0.0) + float(sale.shipping or 0.0)
+
+
+def _comparable(sale: Listing) -> Comparable:
+    return Comparable(
+        title=sale.title,
+        price=round(_total(sale), 2),
+        currency=sale.currency,
+        sleeve_grade=sale.sleeve_grade,
+        record_grade=sale.record_grade,
+        sold_date=sale.sold_date.date().isoformat() if sale.sold_date else None,
+    )

@@ -1,0 +1,72 @@
+"""One typed settings object, read from the environment (and an optional `.env` file)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything configurable about vinylprice; every field maps to `VINYLPRICE_<NAME>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VINYLPRICE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    home: Path = Field(Path("var"), description="Data home: database, images, index builds.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in home.")
+    backbone: str = Field("mobilenet_v2", description="Keras application used for embeddings.")
+    weights: str = Field(
+        "imagenet", description="'imagenet' (Keras download) or a path to a local weights file."
+    )
+    embed_batch_size: int = Field(32, ge=1)
+    shortlist_k: int = Field(50, ge=1, description="Candidates taken from the vector index.")
+    index_backend: str = Field("exact", description="'exact' (numpy) or 'faiss'.")
+    currency: str = Field("USD", description="Currency prices are shown in.")
+    max_photo_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    max_photo_pixels: int = Field(40_000_000, ge=1)
+    log_level: str = "INFO"
+
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
+    telegram_api_url: str = Field(
+        "https://api.telegram.org", validation_alias="TELEGRAM_API_URL"
+    )
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'vinylprice.db').resolve()}"
+
+    @property
+    def reference_dir(self) -> Path:
+        return self.home / "images" / "references"
+
+    @property
+    def query_dir(self) -> Path:
+        return self.home / "images" / "queries"
+
+    @property
+    def builds_dir(self) -> Path:
+        return self.home / "builds"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; keyword arguments win over it."""
+    return Settings(**overrides)
