@@ -36,6 +36,10 @@ class Settings(BaseSettings):
         "https://api.telegram.org", validation_alias="TELEGRAM_API_URL"
     )
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    bot_rate_limit: int = Field(8, ge=1, description="Photos one bot user may send per minute.")
+    bot_workers: int = Field(2, ge=1, description="Threads the bot runs recognition on.")
+    bot_webhook_url: str | None = Field(None, description="Public HTTPS URL; unset = polling.")
+    bot_webhook_port: int = Field(8443, ge=1, le=65535, description="Port the webhook serves.")
 
     @field_validator("admin_ids", mode="before")
     @classmethod
