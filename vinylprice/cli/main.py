@@ -1,0 +1,57 @@
+"""Entry point: `vinylprice <command>`. Each command lives in its own module of this package
+and offers `add_parser(subparsers)` and `run(args, settings) -> int`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from vinylprice import __version__
+from vinylprice.settings import Settings
+
+COMMAND_MODULES = [
+    "vinylprice.cli.db",
+    "vinylprice.cli.catalog",
+    "vinylprice.cli.identify",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vinylprice", description="Price vinyl records from a photo of the jacket."
+    )
+    parser.add_argument("--version", action="version", version=f"vinylprice {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else getattr(args, "log_level", logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "absl", "tensorflow", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(args.run(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except CommandError as error:
+        print(f"vinylprice {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+class CommandError(Exception):
+    """A failure the user can fix; printed without a traceback."""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

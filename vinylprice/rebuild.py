@@ -1,0 +1,114 @@
+"""Rebuild: embed every catalogue reference image and switch to the new index build."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Row, select
+from tqdm import tqdm
+
+from vinylprice.embed import Embedder
+from vinylprice.images import ImageError, load_image
+from vinylprice.search import BuildWriter
+from vinylprice.store import Album, Database, ReferenceImage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RebuildReport:
+    build_id: str
+    images: int
+    skipped: int
+    albums: int
+    seconds: float
+
+    def summary(self) -> str:
+        rate = self.images / self.seconds if self.seconds else 0.0
+        return (
+            f"build {self.build_id}: {self.images} reference images of {self.albums} albums "
+            f"embedded in {self.seconds:.1f} s ({rate:.1f} images/s); {self.skipped} skipped"
+        )
+
+
+def rebuild_index(
+    database: Database,
+    embedder: Embedder,
+    builds_dir: Path,
+    progress: bool = True,
+    decode_workers: int = 2,
+) -> RebuildReport:
+    """Embed all reference images of non-pending albums into a new build and make it current."""
+    started = time.perf_counter()
+    with database.session() as session:
+        rows = session.execute(
+            select(ReferenceImage.id, ReferenceImage.album_id, ReferenceImage.path)
+            .join(Album)
+            .where(Album.pending_review.is_(False))
+            .order_by(ReferenceImage.id)
+        ).all()
+    if not rows:
+        raise ValueError("The catalogue has no reference images; run `vinylprice ingest` first.")
+
+    entries, vectors, skipped = [], [], 0
+    bar = tqdm(total=len(rows), desc="embedding", unit="img", disable=not progress)
+    with ThreadPoolExecutor(decode_workers) as pool:
+        prepared = pool.map(lambda row: _prepare(embedder, row), rows)
+        for batch in _batches(prepared, embedder.batch_size):
+            usable = [(row, array) for row, array in batch if array is not None]
+            skipped += len(batch) - len(usable)
+            if usable:
+                vectors.append(embedder.embed_batch(np.stack([array for _, array in usable])))
+                entries.extend(
+                    {"reference_id": row.id, "album_id": row.album_id, "path": row.path}
+                    for row, _ in usable
+                )
+            bar.update(len(batch))
+    bar.close()
+
+    with BuildWriter(builds_dir) as writer:
+        writer.save_vectors(np.concatenate(vectors), entries)
+        build_id = writer.commit(
+            {
+                "embedder": embedder.fingerprint,
+                "backbone": embedder.spec.name,
+                "weights": embedder.weights,
+                "dimension": embedder.dimension,
+                "reference_images": len(entries),
+                "albums": len({entry["album_id"] for entry in entries}),
+                "skipped_images": skipped,
+            }
+        )
+
+    report = RebuildReport(
+        build_id, len(entries), skipped, len({e["album_id"] for e in entries}),
+        time.perf_counter() - started,
+    )
+    log.info("rebuild %s", report.summary())
+    return report
+
+
+def _prepare(embedder: Embedder, row: Row) -> tuple[Row, np.ndarray | None]:
+    try:
+        return row, embedder.prepare(load_image(Path(row.path)))
+    except ImageError as error:
+        log.warning("rebuild: skipping reference %s: %s", row.id, error)
+        return row, None
+
+
+def _batches(items: Iterator[tuple[Row, np.ndarray | None]], size: int) -> Iterator[list]:
+    # pool.map yields in input order, so rows and arrays stay paired.
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

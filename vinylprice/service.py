@@ -1,0 +1,135 @@
+"""The recognition service: one photo in, one `Answer` out (load → locate → embed → shortlist →
+verify → decide → price). The CLI and the bot are thin doors onto a shared `Recognizer`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import select
+
+from vinylprice.answer import Album, Answer
+from vinylprice.embed import Embedder
+from vinylprice.images import ImageError, load_image
+from vinylprice.match import Thresholds, decide, shortlist_albums
+from vinylprice.pricing import MedianPricer, Pricer
+from vinylprice.search import Build, ExactIndex, load_build
+from vinylprice.settings import Settings
+from vinylprice.store import Album as AlbumRow
+from vinylprice.store import Database, open_database
+
+log = logging.getLogger(__name__)
+
+
+class Recognizer:
+    """Holds the heavy objects (embedder, index, pricing) once per process; thread-safe."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        embedder: Embedder,
+        pricer: Pricer | None = None,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.embedder = embedder
+        self.thresholds = thresholds or Thresholds()
+        self._pricer = pricer
+        self._lock = threading.RLock()
+        self._load_catalogue()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Recognizer:
+        """Open the database, load the embedder and the current index build."""
+        database = open_database(settings.resolved_database_url)
+        embedder = Embedder(settings.backbone, settings.weights, settings.embed_batch_size)
+        return cls(settings, database, embedder)
+
+    @property
+    def build_id(self) -> str:
+        return self.build.build_id
+
+    def reload(self) -> str:
+        """Load the current index build and prices again (after `vinylprice rebuild`)."""
+        self._load_catalogue()
+        return self.build_id
+
+    def identify(
+        self,
+        photo: bytes | str | Path,
+        *,
+        sleeve_grade: str | None = None,
+        record_grade: str | None = None,
+        source: str = "cli",
+        user_key: str | None = None,
+    ) -> Answer:
+        """Recognise the album in `photo` and price it; bad photos give an 'error' answer."""
+        name = photo if isinstance(photo, (str, Path)) else "<upload>"
+        answer = Answer(photo=str(name), decision="error", query_id=uuid.uuid4().hex[:12],
+                        sleeve_grade=sleeve_grade, record_grade=record_grade)
+        with self._lock:
+            build, index, albums, pricer = self.build, self.index, self.albums, self.pricer
+        answer.build_id = build.build_id
+        timings = answer.timings_ms
+
+        try:
+            with _timed(timings, "load"):
+                image = load_image(photo, self.settings.max_photo_bytes,
+                                   self.settings.max_photo_pixels)
+        except ImageError as error:
+            answer.error = str(error)
+            log.info("query %s: decision=error reason=%r", answer.query_id, str(error))
+            return answer
+
+        with _timed(timings, "embed"):
+            vectors = self.embedder.embed([image])
+
+        with _timed(timings, "shortlist"):
+            candidates = shortlist_albums(build, index, albums, vectors, self.settings.shortlist_k)
+
+        answer.decision, answer.confidence = decide(candidates, self.thresholds)
+        answer.candidates = candidates[:5]
+        if answer.decision == "matched":
+            answer.album = candidates[0].album
+            with _timed(timings, "price"):
+                answer.price = pricer.quote(answer.album.album_id, sleeve_grade, record_grade)
+
+        log.info(
+            "query %s: source=%s decision=%s album=%s confidence=%.3f build=%s timings=%s",
+            answer.query_id, source, answer.decision,
+            answer.album.album_id if answer.album else None, answer.confidence,
+            build.build_id, {k: round(v, 1) for k, v in timings.items()},
+        )
+        return answer
+
+    def _load_catalogue(self) -> None:
+        build = load_build(self.settings.builds_dir, self.embedder.fingerprint)
+        with self.database.session() as session:
+            albums = {
+                row.id: Album(row.id, row.artist, row.title)
+                for row in session.scalars(select(AlbumRow))
+            }
+        pricer = self._pricer or MedianPricer(self.settings.currency).fit(self.database)
+        with self._lock:
+            self.build: Build = build
+            self.index = ExactIndex(build.vectors)
+            self.albums = albums
+            self.pricer = pricer
+        log.info("catalogue loaded: build %s, %d vectors, %d albums",
+                 build.build_id, len(build.vectors), len(albums))
+
+
+@contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = (time.perf_counter() - started) * 1000
