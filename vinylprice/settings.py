@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     shortlist_k: int = Field(50, ge=1, description="Candidates taken from the vector index.")
     index_backend: str = Field("exact", description="'exact' (numpy) or 'faiss'.")
     currency: str = Field("USD", description="Currency prices are shown in.")
+    base_currency: str = Field("USD", description="Currency pricing models work in.")
+    currency_rates: dict[str, float] = Field(
+        default_factory=lambda: {
+            "USD": 1.0, "EUR": 1.08, "GBP": 1.26, "JPY": 0.0064, "CAD": 0.73, "AUD": 0.66
+        },
+        description="Value of one unit of each currency in base_currency (no network lookups).",
+    )
+    currency_rates_date: str = Field("2024-05-10", description="Date the rates table is from.")
     max_photo_bytes: int = Field(20 * 1024 * 1024, ge=1)
     max_photo_pixels: int = Field(40_000_000, ge=1)
     log_level: str = "INFO"

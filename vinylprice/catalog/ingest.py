@@ -133,7 +133,7 @@ class AlbumMap:
 
 
 def detect_format(path: Path) -> str:
-    """'ebay-json', 'ebay-csv' or 'manifest', from the file's contents."""
+    """'ebay-json', 'ebay-csv', 'manifest' or 'discogs-csv', from the file's contents."""
     if path.suffix.lower() == ".json":
         return "ebay-json"
     try:
@@ -144,19 +144,35 @@ def detect_format(path: Path) -> str:
         return "ebay-csv"
     if MANIFEST_COLUMNS <= header:
         return "manifest"
+    if {"keyword", "label", "title"} <= header:
+        return "album-map"
+    from vinylprice.catalog.discogs import is_discogs_header
+
+    if is_discogs_header(header):
+        return "discogs-csv"
     raise IngestError(
-        f"{path}: unknown CSV layout; expected an eBay export (ebay_id, title, image_file, ...) "
-        f"or a manifest (image_file, artist, title); found columns {sorted(header)}"
+        f"{path}: unknown CSV layout; expected an eBay export (ebay_id, title, image_file, ...), "
+        f"a manifest (image_file, artist, title) or a Discogs export (price, media_condition, "
+        f"sleeve_condition, release_page); found columns {sorted(header)}"
     )
 
 
 def read_records(path: Path, album_map: AlbumMap) -> tuple[str, list[ListingRecord], int]:
     """Parse `path` into listing records; returns (format, records, scraper error count)."""
     file_format = detect_format(path)
+    if file_format == "album-map":
+        raise IngestError(
+            f"{path} is an album map (keyword, label, artist, title), not listings; "
+            "pass it with --albums"
+        )
     if file_format == "ebay-json":
         records, errors = read_ebay_json(path)
     elif file_format == "ebay-csv":
         records, errors = read_ebay_csv(path), 0
+    elif file_format == "discogs-csv":
+        from vinylprice.catalog.discogs import read_discogs_csv
+
+        records, errors = read_discogs_csv(path), 0
     else:
         records, errors = read_manifest(path), 0
 

@@ -95,13 +95,13 @@ def grades_in_title(title: str) -> list[float]:
 
 
 def grade_label(rank: float | None) -> str | None:
-    """The short label of a rank ('VG+'), with '+'/'-' for half steps; None for None."""
+    """The short label of a rank ('VG+'); a half step shows as its neighbours ('VG+~EX')."""
     if rank is None or (isinstance(rank, float) and math.isnan(rank)):
         return None
     if rank in GRADE_LABELS:
         return GRADE_LABELS[rank]
-    below = GRADE_LABELS.get(math.floor(rank))
-    return f"{below}+" if below else None
+    below, above = GRADE_LABELS.get(math.floor(rank)), GRADE_LABELS.get(math.ceil(rank))
+    return f"{below}~{above}" if below and above else None
 
 
 def _first_grade(text: str, strict: bool) -> float | None:
