@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "vinylprice.cli.db",
     "vinylprice.cli.catalog",
     "vinylprice.cli.identify",
+    "vinylprice.cli.bot",
 ]
 
 
