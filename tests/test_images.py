@@ -1,0 +1,134 @@
+"""Loading photos: every format and mode becomes upright RGB; every bad input a clear error."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vinylprice.images import ImageError, load_image
+
+
+def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def gradient(mode: str = "RGB", size: tuple[int, int] = (120, 80)) -> Image.Image:
+    width, height = size
+    red = np.tile(np.linspace(0, 255, width, dtype=np.uint8), (height, 1))
+    green = np.tile(np.linspace(0, 255, height, dtype=np.uint8)[:, None], (1, width))
+    blue = np.full((height, width), 90, np.uint8)
+    return Image.fromarray(np.dstack([red, green, blue]), "RGB").convert(mode)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_formats_load_from_bytes_as_rgb(fmt: str) -> None:
+    image = load_image(encode(gradient(), fmt))
+
+    assert image.mode == "RGB"
+    assert image.size == (120, 80)
+
+
+def test_loads_from_path(sample_dir: Path) -> None:
+    image = load_image(sample_dir / "origin-image.webp")
+
+    assert image.mode == "RGB"
+    assert min(image.size) > 100
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "RGBA", "LA", "CMYK", "I;16", "1"])
+def test_modes_convert_to_rgb(mode: str) -> None:
+    fmt = "JPEG" if mode == "CMYK" else "TIFF" if mode == "I;16" else "PNG"
+    source = gradient().convert(mode) if mode != "I;16" else _sixteen_bit()
+
+    image = load_image(encode(source, fmt))
+
+    assert image.mode == "RGB"
+    assert np.asarray(image).dtype == np.uint8
+
+
+def _sixteen_bit() -> Image.Image:
+    values = np.tile(np.linspace(0, 65535, 100, dtype=np.uint16), (60, 1))
+    return Image.fromarray(values)
+
+
+def test_sixteen_bit_keeps_its_contrast() -> None:
+    pixels = np.asarray(load_image(encode(_sixteen_bit(), "TIFF")))
+
+    assert pixels[:, 0].max() < 10
+    assert pixels[:, -1].min() > 245
+
+
+def test_transparent_areas_become_white() -> None:
+    clear = Image.new("RGBA", (64, 64), (255, 0, 0, 0))
+
+    pixels = np.asarray(load_image(encode(clear, "PNG")))
+
+    assert (pixels == 255).all()
+
+
+def test_exif_orientation_is_applied() -> None:
+    landscape = gradient(size=(120, 80))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+
+    image = load_image(encode(landscape, "JPEG", exif=exif.tobytes()))
+
+    assert image.size == (80, 120)
+
+
+def test_zero_bytes_are_refused() -> None:
+    with pytest.raises(ImageError, match="empty"):
+        load_image(b"")
+
+
+def test_empty_file_is_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+
+    with pytest.raises(ImageError, match="empty"):
+        load_image(empty)
+
+
+def test_truncated_image_is_refused() -> None:
+    data = encode(gradient(size=(400, 300)), "JPEG")
+
+    with pytest.raises(ImageError, match="damaged or incomplete"):
+        load_image(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n", b"hello, this is text", b"\x00" * 2048],
+    ids=["pdf", "text", "zeros"],
+)
+def test_non_images_are_refused(payload: bytes) -> None:
+    with pytest.raises(ImageError, match="not an image"):
+        load_image(payload)
+
+
+def test_decompression_bomb_is_refused() -> None:
+    huge = encode(Image.new("L", (12_000, 12_000)), "PNG", optimize=True)
+
+    with pytest.raises(ImageError, match="too large"):
+        load_image(huge, max_pixels=40_000_000)
+
+
+def test_oversize_file_is_refused_before_decoding() -> None:
+    with pytest.raises(ImageError, match="too big"):
+        load_image(encode(gradient(), "PNG"), max_bytes=100)
+
+
+def test_tiny_image_is_refused() -> None:
+    with pytest.raises(ImageError, match="too small"):
+        load_image(encode(gradient(size=(20, 20)), "PNG"))
+
+
+def test_missing_path_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="No such file"):
+        load_image(tmp_path / "nope.jpg")
