@@ -1,6 +1,32 @@
-"""Storage: SQLAlchemy models, the engine and sessions."""
+"""Storage: SQLAlchemy models, the engine and sessions, schema migrations."""
 
 from vinylprice.store.db import Database, open_database
-from vinylprice.store.models import Album, Base, Listing, ReferenceImage
+from vinylprice.store.models import (
+    Album,
+    Base,
+    Feedback,
+    FeedbackKind,
+    IndexBuild,
+    Listing,
+    Query,
+    QueryCandidate,
+    ReferenceImage,
+)
+from vinylprice.store.schema import SchemaError, check_schema, upgrade_schema
 
-__all__ = ["Album", "Base", "Database", "Listing", "ReferenceImage", "open_database"]
+__all__ = [
+    "Album",
+    "Base",
+    "Database",
+    "Feedback",
+    "FeedbackKind",
+    "IndexBuild",
+    "Listing",
+    "Query",
+    "QueryCandidate",
+    "ReferenceImage",
+    "SchemaError",
+    "check_schema",
+    "open_database",
+    "upgrade_schema",
+]

@@ -9,15 +9,13 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from vinylprice.store.models import Base
-
 
 class Database:
     """An engine plus a session factory; `session()` commits on success, rolls back on error."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine = _create_engine(url)
+        self.url = normalise_url(url)
+        self.engine = _create_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -33,7 +31,16 @@ class Database:
             session.close()
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+        """Create or upgrade the schema by running the migrations (as `vinylprice db upgrade`)."""
+        from vinylprice.store.schema import upgrade_schema
+
+        upgrade_schema(self)
+
+    def check_schema(self) -> None:
+        """Raise SchemaError, naming `vinylprice db upgrade`, if the schema is not current."""
+        from vinylprice.store.schema import check_schema
+
+        check_schema(self)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -46,9 +53,19 @@ def open_database(url: str) -> Database:
     return Database(url)
 
 
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain `postgresql://` URLs (SQLAlchemy would pick psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
 def _create_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        # Bot workers and admin jobs share the server; keep a pool large enough for a thread
+        # pool of writers without waiting on connections.
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
     engine = create_engine(url, connect_args={"timeout": 30})
 
