@@ -17,6 +17,7 @@ from vinylprice.embed import Embedder
 from vinylprice.images import ImageError, load_image
 from vinylprice.search import BuildWriter
 from vinylprice.store import Album, Database, ReferenceImage
+from vinylprice.store.builds import record_index_build
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def rebuild_index(
         build_id, len(entries), skipped, len({e["album_id"] for e in entries}),
         time.perf_counter() - started,
     )
+    record_index_build(database, builds_dir / build_id, report.seconds)
     log.info("rebuild %s", report.summary())
     return report
 
