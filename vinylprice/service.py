@@ -18,7 +18,8 @@ from vinylprice.embed import Embedder
 from vinylprice.images import ImageError, load_image
 from vinylprice.match import Thresholds, decide, shortlist_albums
 from vinylprice.pricing import MedianPricer, Pricer
-from vinylprice.search import Build, ExactIndex, load_build
+from vinylprice.search import Build, load_build, make_index
+from vinylprice.search.builds import current_build_id
 from vinylprice.settings import Settings
 from vinylprice.store import Album as AlbumRow
 from vinylprice.store import Database, open_database
@@ -43,6 +44,8 @@ class Recognizer:
         self.thresholds = thresholds or Thresholds()
         self._pricer = pricer
         self._lock = threading.RLock()
+        self._reload_lock = threading.Lock()
+        self._failed_build_id: str | None = None
         self._load_catalogue()
 
     @classmethod
@@ -58,8 +61,31 @@ class Recognizer:
 
     def reload(self) -> str:
         """Load the current index build and prices again (after `vinylprice rebuild`)."""
-        self._load_catalogue()
+        with self._reload_lock:
+            self._load_catalogue()
         return self.build_id
+
+    def reload_if_changed(self) -> bool:
+        """Reload when the CURRENT build differs from the loaded one; cheap enough to poll.
+
+        Returns True when a new build was loaded. A build that fails to load is logged once
+        and skipped until CURRENT moves again; the loaded one keeps answering meanwhile.
+        """
+        current = current_build_id(self.settings.builds_dir)
+        if current is None or current in (self.build_id, self._failed_build_id):
+            return False
+
+        with self._reload_lock:
+            if current_build_id(self.settings.builds_dir) == self.build_id:
+                return False
+            try:
+                self._load_catalogue()
+            except Exception as error:  # any failure must leave the running catalogue in place
+                self._failed_build_id = current
+                log.error("automatic reload of build %s failed; keeping build %s: %s",
+                          current, self.build_id, error)
+                return False
+        return True
 
     def identify(
         self,
@@ -117,9 +143,10 @@ class Recognizer:
                 for row in session.scalars(select(AlbumRow))
             }
         pricer = self._pricer or MedianPricer(self.settings.currency).fit(self.database)
+        index = make_index(build.vectors, self.settings.index_backend, build.path)
         with self._lock:
             self.build: Build = build
-            self.index = ExactIndex(build.vectors)
+            self.index = index
             self.albums = albums
             self.pricer = pricer
         log.info("catalogue loaded: build %s, %d vectors, %d albums",
