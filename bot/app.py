@@ -23,6 +23,8 @@ from telegram.ext import (
     filters,
 )
 
+from telegram.request import BaseRequest
+
 from bot import handlers
 from bot.handlers import BotServices, RecognizerLike
 from bot.users import UserRateLimiter
@@ -37,11 +39,16 @@ PUBLIC_COMMANDS = [
 ]
 
 
-def build_application(settings: Settings, recognizer: RecognizerLike) -> Application:
-    """A ready-to-run Application: handlers, rate limiter and the recognition pool wired in."""
+def build_application(
+    settings: Settings, recognizer: RecognizerLike, request: BaseRequest | None = None
+) -> Application:
+    """A ready-to-run Application: handlers, rate limiter and the recognition pool wired in.
+
+    `request` replaces PTB's HTTP transport (tests use an in-process one).
+    """
     token = bot_token(settings)
     root = settings.telegram_api_url.rstrip("/")
-    application = (
+    builder = (
         ApplicationBuilder()
         .token(token)
         .base_url(f"{root}/bot")
@@ -50,8 +57,10 @@ def build_application(settings: Settings, recognizer: RecognizerLike) -> Applica
         .concurrent_updates(CONCURRENT_UPDATES)
         .post_init(_announce_commands)
         .post_shutdown(_stop_pool)
-        .build()
     )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    application = builder.build()
 
     application.bot_data["services"] = BotServices(
         recognizer=recognizer,

@@ -36,6 +36,7 @@ T = TypeVar("T")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 UNTYPED_MIME_TYPES = ("", "application/octet-stream", "binary/octet-stream")
 CHAT_ACTION_EVERY_S = 4.0
+MIN_PHOTO_SIDE = 320  # Telegram's smaller sizes are thumbnails too small to recognise a cover
 
 current_query_id: ContextVar[str | None] = ContextVar("current_query_id", default=None)
 
@@ -98,12 +99,15 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Recognise a photo; use the largest size Telegram offers that is under the limit."""
+    """Recognise a photo: the largest size Telegram offers under the limit, if not a thumbnail."""
     message = update.effective_message
     limit = services(context).settings.max_photo_bytes
+    largest = message.photo[-1]
     fitting = [size for size in message.photo if (size.file_size or 0) <= limit]
-    if not fitting:
-        await message.reply_text(replies.too_big(message.photo[-1].file_size or 0, limit))
+    if not fitting or (
+        fitting[-1] is not largest and max(fitting[-1].width, fitting[-1].height) < MIN_PHOTO_SIDE
+    ):
+        await message.reply_text(replies.too_big(largest.file_size or 0, limit))
         return
 
     await _recognize(message, context, fitting[-1].file_id, kind="photo")
@@ -145,9 +149,9 @@ async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
     current_query_id.set(query_id)
     understood = await services(context).call(
-        services(context).recognizer.correct, query_id, text=message.text, kind="text"
+        services(context).recognizer.correct, query_id, text=message.text, kind="typed"
     )
-    log.info("query %s: correction kind=text stored", query_id)
+    log.info("query %s: correction kind=typed stored", query_id)
     await message.reply_text(replies.correction_noted(understood), parse_mode=replies.PARSE_MODE)
 
 
@@ -166,14 +170,14 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     recognizer = shared.recognizer
     note = None
     if action.kind == "none":
-        await shared.call(recognizer.correct, action.query_id, kind="none")
+        await shared.call(recognizer.correct, action.query_id, kind="not_in_catalogue")
         prompt = replies.ask_album_name(action.query_id)
         await query.message.reply_text(
             prompt.text, parse_mode=replies.PARSE_MODE, reply_markup=prompt.markup
         )
         return
     if action.kind in ("ok", "pick"):
-        kind = "confirm" if action.kind == "ok" else "pick"
+        kind = "confirmed" if action.kind == "ok" else "picked"
         note = await shared.call(
             recognizer.correct, action.query_id, album_id=action.album_id, kind=kind
         )
