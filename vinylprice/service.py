@@ -12,8 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from vinylprice.answer import Album, Answer
+from vinylprice.corrections import resolve_correction
 from vinylprice.embed import Embedder
 from vinylprice.images import ImageError, load_image
 from vinylprice.match import Thresholds, decide, shortlist_albums
@@ -22,7 +24,8 @@ from vinylprice.search import Build, load_build, make_index
 from vinylprice.search.builds import current_build_id
 from vinylprice.settings import Settings
 from vinylprice.store import Album as AlbumRow
-from vinylprice.store import Database, open_database
+from vinylprice.store import Database, FeedbackKind, check_schema, open_database
+from vinylprice.store.queries import QueryLog, UserKeys, feedback_kind
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +49,16 @@ class Recognizer:
         self._lock = threading.RLock()
         self._reload_lock = threading.Lock()
         self._failed_build_id: str | None = None
+        check_schema(database)
+        self.queries = QueryLog(database, settings.query_dir,
+                                UserKeys(settings.home / "user-key.secret"))
         self._load_catalogue()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Recognizer:
         """Open the database, load the embedder and the current index build."""
         database = open_database(settings.resolved_database_url)
+        check_schema(database)
         embedder = Embedder(settings.backbone, settings.weights, settings.embed_batch_size)
         return cls(settings, database, embedder)
 
@@ -112,6 +119,7 @@ class Recognizer:
         except ImageError as error:
             answer.error = str(error)
             log.info("query %s: decision=error reason=%r", answer.query_id, str(error))
+            self._record(answer, None, source, user_key)
             return answer
 
         with _timed(timings, "embed"):
@@ -133,7 +141,98 @@ class Recognizer:
             answer.album.album_id if answer.album else None, answer.confidence,
             build.build_id, {k: round(v, 1) for k, v in timings.items()},
         )
+        self._record(answer, photo, source, user_key)
         return answer
+
+    def reprice(
+        self, query_id: str, sleeve_grade: str | None = None, record_grade: str | None = None
+    ) -> Answer:
+        """The recorded answer priced for the given grades, without re-running recognition.
+
+        A grade left None keeps the one given before; the grades are recorded as feedback.
+        """
+        answer = self.queries.answer(query_id)
+        answer.sleeve_grade = sleeve_grade or answer.sleeve_grade
+        answer.record_grade = record_grade or answer.record_grade
+        self.queries.add_feedback(query_id, FeedbackKind.GRADE, sleeve_grade=answer.sleeve_grade,
+                                  record_grade=answer.record_grade)
+
+        if answer.album is not None:
+            with self._lock:
+                pricer = self.pricer
+            answer.price = pricer.quote(answer.album.album_id, answer.sleeve_grade,
+                                        answer.record_grade)
+        log.info("query %s: repriced sleeve=%s record=%s album=%s", query_id,
+                 answer.sleeve_grade, answer.record_grade,
+                 answer.album.album_id if answer.album else None)
+        return answer
+
+    def correct(
+        self,
+        query_id: str,
+        *,
+        kind: str,
+        album_id: int | None = None,
+        text: str | None = None,
+    ) -> str:
+        """Record what the user says the photo shows; returns what was understood, in words.
+
+        Kinds: 'confirmed' (the answer, or `album_id`, is right), 'picked' (a candidate,
+        `album_id`), 'typed' (free `text` naming the album), 'not_in_catalogue'.
+        """
+        feedback = feedback_kind(kind)
+        answered = self.queries.query(query_id).album_id
+        if feedback == FeedbackKind.CONFIRMED:
+            album_id = album_id if album_id is not None else answered
+            if album_id is None:
+                raise ValueError(f"query {query_id} named no album, so there is nothing to "
+                                 "confirm; pick a candidate or type the album instead")
+        elif feedback == FeedbackKind.PICKED and album_id is None:
+            raise ValueError("a picked candidate needs its album_id")
+        elif feedback == FeedbackKind.TYPED:
+            if not text:
+                raise ValueError("a typed correction needs the text the user typed")
+            resolution = resolve_correction(self.database, text)
+            album_id = resolution.album_id
+        elif feedback == FeedbackKind.NOT_IN_CATALOGUE:
+            album_id = None
+        elif feedback == FeedbackKind.GRADE:
+            raise ValueError("grades are given with reprice(), not correct()")
+
+        name = self._album_name(album_id) if album_id is not None else None
+        self.queries.add_feedback(query_id, feedback, album_id=album_id, text=text)
+        log.info("query %s: feedback=%s album=%s", query_id, feedback.value, album_id)
+
+        if feedback == FeedbackKind.NOT_IN_CATALOGUE:
+            return "Noted: this record is not in the catalogue yet."
+        if feedback == FeedbackKind.TYPED and resolution.pending_review:
+            return (f"Understood as {resolution.name}. It is not in the catalogue yet; "
+                    "it has been saved for review.")
+        if feedback == FeedbackKind.CONFIRMED:
+            return f"Thanks, confirmed as {name}."
+        return f"Understood as {name}."
+
+    def stats(self) -> dict[str, object]:
+        """Queries, corrections, accuracy judged from users' verdicts, and the build in use."""
+        with self._lock:
+            build_id, vectors = self.build.build_id, len(self.build.vectors)
+        return {**self.queries.stats(), "build_id": build_id, "index_vectors": vectors}
+
+    def _album_name(self, album_id: int) -> str:
+        with self.database.session() as session:
+            row = session.get(AlbumRow, album_id)
+        if row is None:
+            raise ValueError(f"there is no album with id {album_id} in the catalogue")
+        return row.name
+
+    def _record(self, answer: Answer, photo: bytes | str | Path | None, source: str,
+                user: str | None) -> None:
+        # A storage failure is logged; it never costs the user the answer.
+        try:
+            data = photo if photo is None or isinstance(photo, bytes) else Path(photo).read_bytes()
+            self.queries.record(answer, data, source=source, user=user)
+        except (OSError, SQLAlchemyError) as error:
+            log.error("query %s: not recorded: %s", answer.query_id, error)
 
     def _load_catalogue(self) -> None:
         build = load_build(self.settings.builds_dir, self.embedder.fingerprint)

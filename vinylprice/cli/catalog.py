@@ -55,5 +55,5 @@ def run_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 def _open(settings: Settings):  # type: ignore[no-untyped-def]
     database = open_database(settings.resolved_database_url)
-    database.create_schema()
+    database.check_schema()
     return database

@@ -1,4 +1,4 @@
-"""`vinylprice db upgrade`: create or upgrade the database schema."""
+"""`vinylprice db upgrade` and `vinylprice db status`: the database schema's version."""
 
 from __future__ import annotations
 
@@ -13,10 +13,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     upgrade = actions.add_parser("upgrade", help="create or upgrade the database schema")
     upgrade.set_defaults(run=run_upgrade)
+    status = actions.add_parser("status", help="show the schema revision and whether it is current")
+    status.set_defaults(run=run_status)
 
 
 def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from vinylprice.store.schema import current_revision, upgrade_schema
+
     database = open_database(settings.resolved_database_url)
-    database.create_schema()
-    print(f"database ready: {database.engine.url.render_as_string(hide_password=True)}")
+    before = current_revision(database)
+    after = upgrade_schema(database)
+    where = database.engine.url.render_as_string(hide_password=True)
+    change = "already current" if before == after else f"upgraded from {before or 'empty'}"
+    print(f"database ready: {where} at schema revision {after} ({change})")
+    return 0
+
+
+def run_status(args: argparse.Namespace, settings: Settings) -> int:
+    from vinylprice.store.schema import current_revision, head_revision
+
+    database = open_database(settings.resolved_database_url)
+    current, head = current_revision(database), head_revision()
+    where = database.engine.url.render_as_string(hide_password=True)
+    print(f"{where}: schema revision {current or 'none'}, this vinylprice needs {head}")
+    if current != head:
+        print("Run `vinylprice db upgrade`.")
+        return 1
     return 0

@@ -10,12 +10,14 @@ import sys
 
 from vinylprice import __version__
 from vinylprice.settings import Settings
+from vinylprice.store.schema import SchemaError
 
 COMMAND_MODULES = [
     "vinylprice.cli.db",
     "vinylprice.cli.catalog",
     "vinylprice.cli.identify",
     "vinylprice.cli.bot",
+    "vinylprice.cli.learn",
 ]
 
 
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args, settings) or 0)
     except KeyboardInterrupt:
         return 130
-    except CommandError as error:
+    except (CommandError, SchemaError) as error:
         print(f"vinylprice {args.command}: {error}", file=sys.stderr)
         return 2
 
