@@ -27,6 +27,9 @@ _LEAD_INS = re.compile(
 _BY = re.compile(r"\s+by\s+", re.IGNORECASE)
 _DASH = re.compile(r"\s+[-–—:/]\s+|\s*[–—]\s*")
 _QUOTES = "\"'“”‘’«»`"
+_YEAR = re.compile(r"(?:19|20)\d\d")
+_TRAILING_YEAR = re.compile(r"[\s,(\[]+(?:19|20)\d\d[)\]]?$")
+_NUMERALS = {"ii", "iii", "iv", "vi", "vii", "viii", "ix"}
 _NOISE_WORDS = {"lp", "vinyl", "record", "album", "the", "a", "by", "original", "press"}
 
 
@@ -100,13 +103,17 @@ def match_album(
 ) -> tuple[int, float] | None:
     """(album id, score 0–100) of the album in `albums` (id, artist, title) that `text` names
     best, or None when none reaches `threshold`."""
-    readings = read_correction(text)
-    whole = _normalise(clean_correction(text))
+    cleaned = clean_correction(text)
+    # A trailing year ("Rumours 1977") may be detail or the title itself (Prince – "1999").
+    variants = {cleaned, _TRAILING_YEAR.sub("", cleaned).strip() or cleaned}
+    readings = [reading for variant in variants for reading in read_correction(variant)]
+    wholes = [_normalise(variant) for variant in variants]
+
     best: tuple[int, float] | None = None
     for album_id, artist, title in albums:
         score = max(
-            _whole_text_score(whole, artist, title),
-            *(_reading_score(reading, artist, title) for reading in readings),
+            [_whole_text_score(whole, artist, title) for whole in wholes]
+            + [_reading_score(reading, artist, title) for reading in readings]
         )
         if score >= threshold and (best is None or score > best[1]):
             best = (album_id, score)
@@ -162,6 +169,8 @@ def _add_pending_album(database: Database, reading: Reading) -> Resolution:
 
 
 def _reading_score(reading: Reading, artist: str, title: str) -> float:
+    if _numbers(reading.title) != _numbers(title):
+        return 0.0
     title_score = fuzz.ratio(_normalise(reading.title), _normalise(title))
     if not reading.artist:
         return title_score
@@ -170,6 +179,9 @@ def _reading_score(reading: Reading, artist: str, title: str) -> float:
 
 
 def _whole_text_score(whole: str, artist: str, title: str) -> float:
+    if _numbers(whole) != _numbers(f"{artist} {title}"):
+        return 0.0
+
     # Word order does not matter here: "beatles abbey road" names The Beatles – Abbey Road.
     return max(
         fuzz.token_sort_ratio(whole, _normalise(f"{artist} {title}")),
@@ -180,6 +192,15 @@ def _whole_text_score(whole: str, artist: str, title: str) -> float:
 def _normalise(text: str) -> str:
     words = re.sub(r"[^\w\s]", " ", text.lower().replace("&", " and ")).split()
     return " ".join(word for word in words if word not in _NOISE_WORDS)
+
+
+def _numbers(text: str) -> set[str]:
+    # "Led Zeppelin II" is not "Led Zeppelin III", however alike the letters are; a year
+    # ("Rumours 1977") is extra detail, not part of the name.
+    return {
+        word for word in _normalise(text).split()
+        if (word.isdigit() and not _YEAR.fullmatch(word)) or word in _NUMERALS
+    }
 
 
 def _unquote(text: str) -> str:

@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
 from sqlalchemy import inspect
 
 from vinylprice.store.db import Database
@@ -107,5 +107,5 @@ def _made_before_migrations(connection) -> bool:  # type: ignore[no-untyped-def]
 def _is_known(revision: str) -> bool:
     try:
         return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
-    except ResolutionError:
+    except CommandError:
         return False
