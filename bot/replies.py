@@ -156,8 +156,8 @@ def ask_album_name(query_id: str) -> Reply:
 
 
 def correction_noted(understood: str) -> str:
-    """The confirmation after a correction by reply."""
-    return f"Thanks! I noted: {escape(understood)}. I'll use it to get better."
+    """The confirmation after a correction by reply: what the recognizer understood."""
+    return f"Thanks! {escape(understood)}"
 
 
 def too_big(size: int, limit: int) -> str:
@@ -296,7 +296,7 @@ def _answer_keyboard(answer: Answer) -> InlineKeyboardMarkup | None:
                 [
                     _button(
                         _grade_label(part, grade, current),
-                        action("grade", **{key: _toggle(grade, current)}),
+                        action("grade", **{key: grade}),
                     )
                     for grade in GRADES
                 ]
@@ -317,11 +317,6 @@ def _alternatives(candidates: Sequence[Candidate], chosen: Album | None) -> list
 
 def _grade_label(part: str, grade: str, current: str | None) -> str:
     return f"• {part} {grade}" if grade == current else f"{part} {grade}"
-
-
-def _toggle(grade: str, current: str | None) -> str | None:
-    """Pressing the grade already chosen clears it."""
-    return None if grade == current else grade
 
 
 def _button(label: str, data: str) -> InlineKeyboardButton:

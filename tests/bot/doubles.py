@@ -25,7 +25,10 @@ GRADE_FACTORS = {None: 1.0, "NM": 1.4, "VG+": 1.0, "VG": 0.7, "G+": 0.45}
 
 class FakeRecognizer:
     """Stands in for `vinylprice.service.Recognizer`: decodes the photo for real, then answers
-    with Rumours (or `decision`), prices by a fixed grade table and records every call."""
+    with Rumours (or `decision`), prices by a fixed grade table and records every call.
+
+    Like the real one, reprice keeps a grade left None and shows the album the user picked.
+    """
 
     def __init__(self, decision: str = "matched") -> None:
         self.decision = decision
@@ -65,9 +68,13 @@ class FakeRecognizer:
             self.repriced.append((query_id, sleeve_grade, record_grade))
             answer = self.answers[query_id]
             album = self._picked.get(query_id, answer.album)
-        price = _price(sleeve_grade, record_grade) if album else None
-        return replace(answer, album=album, price=price, sleeve_grade=sleeve_grade,
-                       record_grade=record_grade)
+            sleeve = sleeve_grade or answer.sleeve_grade
+            record = record_grade or answer.record_grade
+            self.answers[query_id] = replace(answer, sleeve_grade=sleeve, record_grade=record)
+        price = _price(sleeve, record) if album else None
+        decision = "matched" if album else answer.decision
+        return replace(answer, decision=decision, album=album, price=price, sleeve_grade=sleeve,
+                       record_grade=record)
 
     def correct(
         self, query_id: str, *, album_id: int | None = None, text: str | None = None, kind: str
@@ -80,8 +87,10 @@ class FakeRecognizer:
             )
             if album_id is not None:
                 self._picked[query_id] = ALBUMS[album_id]
-                return ALBUMS[album_id].name
-        return f"“{text}”" if text else "not in the catalogue"
+                return f"Understood as {ALBUMS[album_id].name}."
+        if text:
+            return f"Understood as {text}. It is not in the catalogue yet."
+        return "Noted: this record is not in the catalogue yet."
 
     def reload(self) -> str:
         self.build_id = "build-2"

@@ -172,8 +172,9 @@ async def test_reply_to_an_answer_is_stored_as_a_correction(
     assert recognizer.corrections == [
         {"query_id": "q0001", "album_id": None, "text": "Tusk by Fleetwood Mac", "kind": "typed"}
     ]
-    assert last_text(api) == replies.correction_noted("“Tusk by Fleetwood Mac”")
-    assert last_text(api).startswith("Thanks! I noted: “Tusk by Fleetwood Mac”.")
+    assert last_text(api) == (
+        "Thanks! Understood as Tusk by Fleetwood Mac. It is not in the catalogue yet."
+    )
 
 
 async def test_reply_to_a_message_without_reference_is_explained(
@@ -217,7 +218,7 @@ async def test_picking_an_alternative_stores_it_and_shows_that_album(
 
     assert recognizer.corrections[0] == {"query_id": "q0001", "album_id": 2, "text": None,
                                          "kind": "picked"}
-    assert edited["text"].startswith("✓ Fleetwood Mac – Tusk\n\nFleetwood Mac – Tusk")
+    assert edited["text"].startswith("✓ Understood as Fleetwood Mac – Tusk.\n\nFleetwood Mac – Tusk")
 
 
 async def test_confirming_twice_does_not_trouble_the_user(

@@ -62,13 +62,13 @@ def test_matched_answer_offers_confirm_alternatives_none_and_grades() -> None:
     assert {action.query_id for row in rows for _, action in row} == {"3f2a9c1b7d0e"}
 
 
-def test_grade_buttons_keep_the_other_grade_and_toggle_the_chosen_one() -> None:
+def test_grade_buttons_set_one_grade_keep_the_other_and_mark_the_current() -> None:
     rows = button_rows(replies.render_answer(matched(sleeve_grade="VG", record_grade="NM")))
     sleeve_row, record_row = rows[-2], rows[-1]
 
-    assert sleeve_row[0][1] == Action("grade", "3f2a9c1b7d0e", None, "NM", "NM")
-    assert sleeve_row[2] == ("• Sleeve VG", Action("grade", "3f2a9c1b7d0e", None, None, "NM"))
-    assert record_row[0] == ("• Record NM", Action("grade", "3f2a9c1b7d0e", None, "VG", None))
+    assert sleeve_row[0] == ("Sleeve NM", Action("grade", "3f2a9c1b7d0e", None, "NM", "NM"))
+    assert sleeve_row[2] == ("• Sleeve VG", Action("grade", "3f2a9c1b7d0e", None, "VG", "NM"))
+    assert record_row[3] == ("Record G+", Action("grade", "3f2a9c1b7d0e", None, "VG", "G+"))
     assert rows[1][0][1].sleeve_grade == "VG" and rows[1][0][1].record_grade == "NM"
 
 

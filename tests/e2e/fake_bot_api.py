@@ -68,6 +68,7 @@ class FakeBotApi:
         self._counter = 0
         self._closed = False
         self._server: ThreadingHTTPServer | None = None
+        self.root_url: str | None = None
 
     # ----- the user's side: what tests do -----
 
@@ -304,11 +305,14 @@ class FakeBotApi:
                     status, payload, content_type = api.route(
                         self.command, unquote(url.path), _decode_values(params)
                     )
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the bot hung up mid long poll while shutting down
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
@@ -317,7 +321,8 @@ class FakeBotApi:
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        self.root_url = f"http://{host}:{port}"
+        return self.root_url
 
     def close(self) -> None:
         """Wake any long poll and stop the HTTP server."""
