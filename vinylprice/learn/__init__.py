@@ -1,0 +1,1 @@
+"""Learn: improve recognition from data (fine-tuning the embedding, retraining from feedback)."""
