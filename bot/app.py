@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, Update
@@ -99,18 +100,25 @@ def run(settings: Settings, recognizer: RecognizerLike) -> None:
 
     if settings.bot_webhook_url:
         log.info("bot starting: webhook on port %d", settings.bot_webhook_port)
-        application.run_webhook(
-            listen="0.0.0.0",
-            port=settings.bot_webhook_port,
-            url_path=urlsplit(settings.bot_webhook_url).path.lstrip("/"),
-            webhook_url=settings.bot_webhook_url,
-            secret_token=webhook_secret(token),
-            allowed_updates=Update.ALL_TYPES,
-        )
+        application.run_webhook(**webhook_options(settings))
     else:
         log.info("bot starting: polling %s", urlsplit(settings.telegram_api_url).netloc)
         application.run_polling(allowed_updates=Update.ALL_TYPES)
     log.info("bot stopped")
+
+
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """How to serve the webhook: port and path from settings, a secret Telegram must echo."""
+    if not settings.bot_webhook_url:
+        raise ValueError("bot_webhook_url is not set; set VINYLPRICE_BOT_WEBHOOK_URL.")
+    return {
+        "listen": "0.0.0.0",
+        "port": settings.bot_webhook_port,
+        "url_path": urlsplit(settings.bot_webhook_url).path.lstrip("/"),
+        "webhook_url": settings.bot_webhook_url,
+        "secret_token": webhook_secret(bot_token(settings)),
+        "allowed_updates": Update.ALL_TYPES,
+    }
 
 
 def bot_token(settings: Settings) -> str:

@@ -218,7 +218,9 @@ async def test_picking_an_alternative_stores_it_and_shows_that_album(
 
     assert recognizer.corrections[0] == {"query_id": "q0001", "album_id": 2, "text": None,
                                          "kind": "picked"}
-    assert edited["text"].startswith("✓ Understood as Fleetwood Mac – Tusk.\n\nFleetwood Mac – Tusk")
+    assert edited["text"].splitlines()[:3] == [
+        "✓ Understood as Fleetwood Mac – Tusk.", "", "Fleetwood Mac – Tusk"
+    ]
 
 
 async def test_confirming_twice_does_not_trouble_the_user(

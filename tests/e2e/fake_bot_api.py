@@ -4,8 +4,9 @@
 methods the vinylprice bot uses, with Telegram's own checks where bugs hide: HTML that Telegram
 cannot parse, button data over 64 bytes, "message is not modified", callback queries answered
 twice, unknown files. `serve()` puts it on 127.0.0.1 over HTTP (`{root}/bot<token>/<method>` and
-`{root}/file/bot<token>/<path>`), so a real PTB Application can poll it; `route()` is the same
-entry point without sockets, for handler unit tests.
+`{root}/file/bot<token>/<path>`), so a real PTB Application can poll it, or, once the bot calls
+setWebhook, receive each update as a POST with the secret header; `route()` is the same entry
+point without sockets, for handler unit tests.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import io
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,6 +72,8 @@ class FakeBotApi:
         self._closed = False
         self._server: ThreadingHTTPServer | None = None
         self.root_url: str | None = None
+        self.webhook: dict[str, Any] | None = None
+        self.webhook_statuses: list[int] = []
 
     # ----- the user's side: what tests do -----
 
@@ -196,6 +201,13 @@ class FakeBotApi:
         return self.bot_user
 
     def _api_deletewebhook(self, params: dict[str, Any]) -> bool:
+        self.webhook = None
+        return True
+
+    def _api_setwebhook(self, params: dict[str, Any]) -> bool:
+        if not str(params.get("url", "")).startswith(("http://", "https://")):
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided")
+        self.webhook = {"url": params["url"], "secret_token": params.get("secret_token")}
         return True
 
     def _api_setmycommands(self, params: dict[str, Any]) -> bool:
@@ -206,6 +218,9 @@ class FakeBotApi:
         return True
 
     def _api_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook is not None:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                "use deleteWebhook to delete the webhook first")
         offset = int(params.get("offset") or 0)
         limit = int(params.get("limit") or 100)
         deadline = time.monotonic() + float(params.get("timeout") or 0)
@@ -368,8 +383,29 @@ class FakeBotApi:
     def _push(self, update: dict[str, Any]) -> None:
         update["update_id"] = self._next_update_id
         self._next_update_id += 1
-        self._updates.append(update)
-        self._condition.notify_all()
+        if self.webhook is None:
+            self._updates.append(update)
+            self._condition.notify_all()
+            return
+        threading.Thread(target=self._deliver, args=(dict(self.webhook), update)).start()
+
+    def _deliver(self, webhook: dict[str, Any], update: dict[str, Any]) -> None:
+        """POST one update to the webhook, as Telegram does, and record the HTTP status."""
+        headers = {"Content-Type": "application/json"}
+        if webhook["secret_token"]:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = webhook["secret_token"]
+        request = urllib.request.Request(
+            webhook["url"], data=json.dumps(update).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status = response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        except OSError:
+            status = 0
+        with self._condition:
+            self.webhook_statuses.append(status)
 
     def _chat(self, params: dict[str, Any]) -> int:
         chat_id = params.get("chat_id")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from telegram.ext import Application
 
 from bot import replies
+from bot.app import build_application, webhook_options, webhook_secret
 from tests.e2e.conftest import ADMIN_ID
 from tests.e2e.fake_bot_api import TOKEN, FakeBotApi
 from vinylprice.settings import Settings
@@ -69,7 +71,7 @@ async def test_real_photo_gets_album_price_and_buttons(
 
     assert "Fleetwood Mac – Rumours" in answer["text"]
     assert "Suggested price: $" in answer["text"] and " sales." in answer["text"]
-    assert {"✓ Yes, that's it", "None of these", "Sleeve VG+", "Record NM"} <= set(buttons(answer))
+    assert {"✓ Yes, that's it", "None of these", "Sleeve VG+"} <= set(buttons(answer))
     assert bot_api.calls_of("sendChatAction", USER_ID)
     assert bot_api.downloads == ["photos/file2"]
 
@@ -168,6 +170,34 @@ async def test_admin_stats_and_reload(bot_api: FakeBotApi, running_bot: Applicat
     assert reload["text"].startswith("Reloaded. Now answering with index build ")
 
 
+async def test_webhook_mode_takes_updates_only_with_the_secret(
+    bot_api: FakeBotApi, recognizer: Any, bot_settings: Settings
+) -> None:
+    port = _free_port()
+    settings = bot_settings.model_copy(
+        update={"bot_webhook_url": f"http://127.0.0.1:{port}/telegram", "bot_webhook_port": port}
+    )
+    application = build_application(settings, recognizer)
+    async with application:
+        await application.updater.start_webhook(**webhook_options(settings))
+        await application.start()
+        bot_api.send_text(USER_ID, "/help")
+        reply = await next_bot_message(bot_api, USER_ID, 0)
+        registered = dict(bot_api.webhook or {})
+        bot_api.webhook = {**registered, "secret_token": "forged"}
+        bot_api.send_text(USER_ID, "/help")
+        await bot_api.wait_for("the forged delivery", lambda: len(bot_api.webhook_statuses) == 2)
+        await application.updater.stop()
+        await application.stop()
+    await application.post_shutdown(application)
+
+    assert reply["text"].startswith("Send me a photo")
+    assert registered == {"url": f"http://127.0.0.1:{port}/telegram",
+                          "secret_token": webhook_secret(TOKEN)}
+    assert bot_api.webhook_statuses == [200, 403]
+    assert len(bot_api.bot_messages(USER_ID)) == 1
+
+
 def test_vinylprice_bot_command_serves_and_stops_on_sigterm(
     bot_api: FakeBotApi, bot_settings: Settings
 ) -> None:
@@ -202,3 +232,9 @@ async def _photo_answer_from_subprocess(api: FakeBotApi) -> dict[str, Any]:
     await api.wait_for("the bot to announce its commands", lambda: api.commands,
                        timeout=ANSWER_TIMEOUT_S)
     return await photo_answer(api)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
