@@ -145,7 +145,7 @@ class QueryLog:
         return row
 
     def answer(self, query_id: str) -> Answer:
-        """The recorded answer of `query_id`; the album is the one the user named, if any."""
+        """The recorded answer of `query_id`, with the user's named album and latest grades."""
         with self.database.session() as session:
             query = _get_query(session, query_id)
             candidates = [
@@ -165,6 +165,8 @@ class QueryLog:
             elif verdict is not None and verdict.album_id is not None:
                 decision, album_id = "matched", verdict.album_id
             album = _answer_album(session.get(Album, album_id)) if album_id is not None else None
+            grades = [row for row in query.feedback if row.kind == FeedbackKind.GRADE.value]
+            latest_grades = grades[-1] if grades else query
 
         return Answer(
             photo=query.answer.get("photo", ""),
@@ -175,8 +177,8 @@ class QueryLog:
             error=query.answer.get("error"),
             query_id=query.id,
             build_id=query.build_id,
-            sleeve_grade=query.sleeve_grade,
-            record_grade=query.record_grade,
+            sleeve_grade=latest_grades.sleeve_grade,
+            record_grade=latest_grades.record_grade,
             timings_ms=dict(query.timings_ms or {}),
         )
 
