@@ -165,6 +165,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
 
     current_query_id.set(action.query_id)
+    started = time.perf_counter()
     await query.answer()
     shared = services(context)
     recognizer = shared.recognizer
@@ -185,8 +186,11 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     answer = await shared.call(
         recognizer.reprice, action.query_id, action.sleeve_grade, action.record_grade
     )
-    log.info("query %s: button %s -> decision=%s", action.query_id, action.kind, answer.decision)
     await _edit(query.message, replies.render_answer(answer, note=note))
+    log.info(
+        "query %s: button %s decision=%s total_ms=%.0f",
+        action.query_id, action.kind, answer.decision, (time.perf_counter() - started) * 1000,
+    )
 
 
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
