@@ -169,7 +169,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     shared = services(context)
     recognizer = shared.recognizer
-    note = None
+
     if action.kind == "none":
         await shared.call(recognizer.correct, action.query_id, kind="not_in_catalogue")
         prompt = replies.ask_album_name(action.query_id)
@@ -177,6 +177,8 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             prompt.text, parse_mode=replies.PARSE_MODE, reply_markup=prompt.markup
         )
         return
+
+    note = None
     if action.kind in ("ok", "pick"):
         kind = "confirmed" if action.kind == "ok" else "picked"
         note = await shared.call(
