@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from vinylprice.answer import Album as AnswerAlbum
 from vinylprice.cli.main import main
 from vinylprice.learn.retrain import adopt_query_photos, retrain
 from vinylprice.search.builds import current_build_id
@@ -355,6 +356,37 @@ def test_retrain_and_feedback_export_commands(
     assert [(row["query_id"], row["kind"], row["title"]) for row in rows] == [
         (query_id, "typed", "Rumours")
     ]
+
+
+def test_an_album_the_catalogue_lacked_is_learned_once_approved(
+    small_home: Settings, small_embedder, sample_dir: Path,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    database = open_database(small_home.resolved_database_url)
+    recognizer = Recognizer(small_home, database, small_embedder)
+    photo = sample_dir / "origin-image.webp"
+    query_id = recognizer.identify(photo).query_id
+    recognizer.correct(query_id, kind="typed", text="it's Kind of Blue by Miles Davis")
+    monkeypatch.setenv("VINYLPRICE_HOME", str(small_home.home))
+    monkeypatch.delenv("VINYLPRICE_DATABASE_URL", raising=False)
+
+    while_pending = retrain(small_home, database, small_embedder, progress=False)
+    recognizer.reload()
+    unreviewed = recognizer.identify(photo)
+    assert main(["feedback", "review"]) == 0
+    listed = capsys.readouterr().out
+    album_id = int(listed.split()[0])
+    assert main(["feedback", "approve", str(album_id), "--title", "Kind Of Blue"]) == 0
+    assert main(["feedback", "approve", str(album_id)]) == 2
+    retrain(small_home, database, small_embedder, progress=False)
+    recognizer.reload()
+    approved = recognizer.identify(photo)
+
+    assert while_pending.adoption.added == 1
+    assert "Kind of Blue" not in {c.album.title for c in unreviewed.candidates}
+    assert "Miles Davis – Kind of Blue" in listed and "it's Kind of Blue by Miles Davis" in listed
+    assert "is not pending review" in capsys.readouterr().err
+    assert approved.candidates[0].album == AnswerAlbum(album_id, "Miles Davis", "Kind Of Blue")
 
 
 def test_commands_refuse_an_out_of_date_schema(

@@ -25,6 +25,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     export = actions.add_parser("export", help="write all feedback as CSV")
     export.add_argument("-o", "--output", metavar="CSV", help="file to write (default: stdout)")
     export.set_defaults(run=run_export)
+    review = actions.add_parser("review", help="list albums users named that await review")
+    review.set_defaults(run=run_review)
+    approve = actions.add_parser(
+        "approve", help="accept a pending album into the catalogue (indexed at the next retrain)"
+    )
+    approve.add_argument("album_id", type=int, metavar="ALBUM_ID")
+    approve.add_argument("--artist", help="correct the artist before approving")
+    approve.add_argument("--title", help="correct the title before approving")
+    approve.set_defaults(run=run_approve)
 
 
 def run_retrain(args: argparse.Namespace, settings: Settings) -> int:
@@ -56,6 +65,29 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
         except OSError as error:
             raise CommandError(f"cannot write {path}: {error.strerror}") from error
     print(f"{rows} feedback rows exported", file=sys.stderr)
+    return 0
+
+
+def run_review(args: argparse.Namespace, settings: Settings) -> int:
+    from vinylprice.learn.review import pending_albums
+
+    pending = pending_albums(_open(settings))
+    for album in pending:
+        said = "; ".join(f"“{text}”" for text in album.corrections[:3]) or "no text"
+        print(f"{album.album_id:>6}  {album.name}  ({len(album.corrections)} corrections: {said})")
+    print(f"{len(pending)} albums pending review; accept one with "
+          "`vinylprice feedback approve ALBUM_ID [--artist A] [--title T]`", file=sys.stderr)
+    return 0
+
+
+def run_approve(args: argparse.Namespace, settings: Settings) -> int:
+    from vinylprice.learn.review import approve_album
+
+    try:
+        album = approve_album(_open(settings), args.album_id, args.artist, args.title)
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    print(f"approved album {album.id}: {album.name}; run `vinylprice retrain` to index its photos")
     return 0
 
 
