@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import Connection, create_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection
 
-from vinylprice.store.db import normalise_url
+from vinylprice.store.db import normalise_url, open_database
 from vinylprice.store.models import Base
 
 config = context.config
@@ -54,10 +53,10 @@ def run_online() -> None:
         run_on(connection)
         return
 
-    engine = create_engine(configured_url(), poolclass=NullPool)
-    with engine.begin() as connection:
+    database = open_database(configured_url())
+    with database.engine.begin() as connection:
         run_on(connection)
-    engine.dispose()
+    database.dispose()
 
 
 if context.is_offline_mode():
