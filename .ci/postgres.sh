@@ -15,7 +15,8 @@ else
     as_postgres() { sudo -u postgres "$@"; }
 fi
 
-if ! command -v pg_lsclusters >/dev/null 2>&1 || [ -z "$(ls /usr/lib/postgresql 2>/dev/null)" ]; then
+if ! command -v pg_lsclusters >/dev/null 2>&1 \
+        || [ -z "$(ls /usr/lib/postgresql 2>/dev/null)" ]; then
     as_root apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
 fi
@@ -43,10 +44,11 @@ DO \$\$ BEGIN
     END IF;
 END \$\$;
 SQL
-if ! as_postgres psql -tA -p "$pg_port" -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE'" \
-        | grep -q 1; then
+database_exists="SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE'"
+if ! as_postgres psql -tA -p "$pg_port" -c "$database_exists" | grep -q 1; then
     as_postgres createdb -p "$pg_port" -O "$PG_ROLE" "$PG_DATABASE"
 fi
 
-export VINYLPRICE_TEST_POSTGRES_URL="postgresql+psycopg://$PG_ROLE:$PG_PASSWORD@localhost:$pg_port/$PG_DATABASE"
+pg_server="$PG_ROLE:$PG_PASSWORD@localhost:$pg_port"
+export VINYLPRICE_TEST_POSTGRES_URL="postgresql+psycopg://$pg_server/$PG_DATABASE"
 echo "PostgreSQL $pg_version ready on localhost:$pg_port for the storage tests"

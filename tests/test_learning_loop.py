@@ -332,8 +332,8 @@ def test_a_killed_retrain_process_leaves_the_previous_index_and_database_usable(
     assert after_kill.identify(sample_dir / "origin-image.webp").build_id == build_before
 
 
-def test_retrain_and_feedback_export_commands(
-    small_home: Settings, small_embedder, sample_dir: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_retrain_and_feedback_export_commands(  # type: ignore[no-untyped-def]
+    small_home: Settings, small_embedder, sample_dir: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     database = open_database(small_home.resolved_database_url)
