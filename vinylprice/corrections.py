@@ -101,8 +101,7 @@ def read_correction(text: str) -> list[Reading]:
 def match_album(
     text: str, albums: Iterable[tuple[int, str, str]], threshold: float = MATCH_THRESHOLD
 ) -> tuple[int, float] | None:
-    """(album id, score 0–100) of the album in `albums` (id, artist, title) that `text` names
-    best, or None when none reaches `threshold`."""
+    """(album id, score 0–100) of the (id, artist, title) album `text` names best, or None."""
     cleaned = clean_correction(text)
     # A trailing year ("Rumours 1977") may be detail or the title itself (Prince – "1999").
     variants = {cleaned, _TRAILING_YEAR.sub("", cleaned).strip() or cleaned}

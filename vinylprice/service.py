@@ -147,10 +147,8 @@ class Recognizer:
     def reprice(
         self, query_id: str, sleeve_grade: str | None = None, record_grade: str | None = None
     ) -> Answer:
-        """The recorded answer priced for the given grades, without re-running recognition.
-
-        A grade left None keeps the one given before; the grades are recorded as feedback.
-        """
+        """Re-price a recorded answer for new grades (None keeps the last given grade)."""
+        # No recognition is re-run; the grades are recorded as 'grade' feedback.
         answer = self.queries.answer(query_id)
         answer.sleeve_grade = sleeve_grade or answer.sleeve_grade
         answer.record_grade = record_grade or answer.record_grade
@@ -175,11 +173,9 @@ class Recognizer:
         album_id: int | None = None,
         text: str | None = None,
     ) -> str:
-        """Record what the user says the photo shows; returns what was understood, in words.
-
-        Kinds: 'confirmed' (the answer, or `album_id`, is right), 'picked' (a candidate,
-        `album_id`), 'typed' (free `text` naming the album), 'not_in_catalogue'.
-        """
+        """Record what the user says the photo shows; returns what was understood, in words."""
+        # Kinds: 'confirmed' (the answer, or `album_id`, is right), 'picked' (a candidate,
+        # `album_id`), 'typed' (free `text` naming the album), 'not_in_catalogue'.
         feedback = feedback_kind(kind)
         answered = self.queries.query(query_id).album_id
         if feedback == FeedbackKind.CONFIRMED:

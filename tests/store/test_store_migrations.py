@@ -3,6 +3,8 @@ the app refuses a schema that is not current."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -52,7 +54,7 @@ def test_each_migration_goes_up_and_down(empty_database: Database) -> None:
 
     assert seen_tables[0] == set()
     assert seen_tables[-1] == ALL_TABLES
-    assert all(before < after for before, after in zip(seen_tables, seen_tables[1:]))
+    assert all(before < after for before, after in pairwise(seen_tables))
 
     for index in range(len(revisions) - 1, -1, -1):
         target = revisions[index - 1] if index > 0 else "base"

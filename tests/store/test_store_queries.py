@@ -8,8 +8,8 @@ import io
 from pathlib import Path
 
 import pytest
-from store_helpers import add_catalogue, make_answer
 from sqlalchemy import select
+from store_helpers import add_catalogue, make_answer
 
 from vinylprice.learn.export import EXPORT_COLUMNS, export_feedback
 from vinylprice.store import Database, Feedback, FeedbackKind, Query, QueryCandidate

@@ -51,11 +51,9 @@ class RetrainReport:
 
 
 def adopt_query_photos(database: Database) -> AdoptionReport:
-    """Make each judged query photo a reference image of the album its latest verdict names.
-
-    A verdict changed since the last retrain ("not in catalogue", or another album) withdraws
-    the reference made from the earlier one. All changes commit together or not at all.
-    """
+    """Make each judged query photo a reference image of the album its latest verdict names."""
+    # A verdict changed since the last retrain ("not in catalogue", another album) withdraws
+    # the reference made from the earlier one. All changes commit together or not at all.
     report = AdoptionReport()
     verdicts = latest_verdicts(database)
     with database.session() as session:
