@@ -322,3 +322,23 @@ def test_sample_listings_download_through_faults_and_feed_a_rebuild(
     assert report.references_added > 10
     rebuilt = rebuild_index(database, small_embedder, tmp_path / "builds", progress=False)
     assert rebuilt.images == report.references_added
+
+
+def test_unreachable_hosts_stop_the_run_early(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    urls = {f"http://127.0.0.1:{closed_port}/g/{n}/s-l500.png": True for n in range(60)}
+    database = catalogue_with_listings(tmp_path, urls)
+    policy = DownloadPolicy(concurrency=2, retries=1, backoff_s=0.01, unreachable_after=6)
+
+    report = download_images(database, tmp_path / "listings", None, policy, progress=False)
+
+    assert report.downloaded == 0
+    assert 6 <= report.failed["connection error"] < 12
+    assert report.failed["skipped, image hosts unreachable"] == 60 - report.failed[
+        "connection error"
+    ]
+    assert report.attempts == 2 * report.failed["connection error"]

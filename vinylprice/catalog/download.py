@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import re
+import threading
 import time
 import uuid
 from collections import Counter
@@ -36,6 +37,8 @@ SAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._~-]+")
 MAX_NAME_LENGTH = 120
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 USER_AGENT = "vinylprice-downloader/1.0"
+CONNECTION_ERROR = "connection error"
+UNREACHABLE = "skipped, image hosts unreachable"
 DOCUMENT_TYPES = {"application/json", "application/xml", "application/xhtml+xml"}
 
 
@@ -57,6 +60,8 @@ class DownloadPolicy:
     timeout_s: float = 20.0
     backoff_s: float = 0.5
     max_bytes: int = DEFAULT_MAX_BYTES
+    # When this many downloads in a row fail to connect before any succeeds, skip the rest.
+    unreachable_after: int = 16
 
 
 @dataclass
@@ -129,9 +134,12 @@ def download_images(
         headers={"User-Agent": USER_AGENT},
         limits=httpx.Limits(max_connections=policy.concurrency),
     )
+    unreachable = threading.Event()
     bar = tqdm(total=len(jobs), desc="downloading", unit="img", disable=not progress)
     with client, ThreadPoolExecutor(policy.concurrency) as pool:
-        futures = {pool.submit(_fetch_one, client, job, dest, policy): job for job in jobs}
+        futures = {
+            pool.submit(_fetch_one, client, job, dest, policy, unreachable): job for job in jobs
+        }
         for future in as_completed(futures):
             job = futures[future]
             outcome, attempts = future.result()
@@ -144,6 +152,11 @@ def download_images(
                 done[job.listing_id] = job.file_name
             else:
                 report.failed[outcome] += 1
+            if _hosts_unreachable(report, policy) and not unreachable.is_set():
+                log.warning("the first %d downloads could not connect; skipping the rest. "
+                            "Check the network or HTTP_PROXY/HTTPS_PROXY.",
+                            report.failed[CONNECTION_ERROR])
+                unreachable.set()
             bar.update()
     bar.close()
 
@@ -174,8 +187,15 @@ def _plan(database: Database) -> list[_Job]:
     return jobs
 
 
+def _hosts_unreachable(report: DownloadReport, policy: DownloadPolicy) -> bool:
+    connection_errors = report.failed[CONNECTION_ERROR]
+    return (report.downloaded == 0 and connection_errors >= policy.unreachable_after
+            and connection_errors == sum(report.failed.values()))
+
+
 def _fetch_one(
-    client: httpx.Client, job: _Job, dest: Path, policy: DownloadPolicy
+    client: httpx.Client, job: _Job, dest: Path, policy: DownloadPolicy,
+    unreachable: threading.Event,
 ) -> tuple[str, int]:
     """('downloaded' | 'present' | failure reason, requests made) for one listing."""
     target = (dest / job.file_name).resolve()
@@ -183,6 +203,8 @@ def _fetch_one(
         return "unsafe file name", 0
     if _is_valid_image(target, policy.max_bytes):
         return "present", 0
+    if unreachable.is_set():
+        return UNREACHABLE, 0
 
     attempts = 0
     while True:
@@ -191,7 +213,7 @@ def _fetch_one(
             data = _get_image(client, job.url, policy.max_bytes)
         except DownloadError as error:
             if not error.retryable or attempts > policy.retries:
-                log.warning("listing %s: giving up on %s after %d tries: %s",
+                log.info("listing %s: giving up on %s after %d tries: %s",
                             job.listing_id, job.url, attempts, error.reason)
                 return error.reason, attempts
             delay = policy.backoff_s * 2 ** (attempts - 1) * (1 + random.random() / 2)
@@ -222,7 +244,7 @@ def _get_image(client: httpx.Client, url: str, max_bytes: int) -> bytes:
         raise DownloadError("timeout", retryable=True) from error
     except (httpx.TransportError, httpx.DecodingError) as error:
         # A connection closed before Content-Length bytes arrived lands here (truncated body).
-        raise DownloadError("connection error", retryable=True) from error
+        raise DownloadError(CONNECTION_ERROR, retryable=True) from error
     except httpx.InvalidURL as error:
         raise DownloadError("invalid URL", retryable=False) from error
 
