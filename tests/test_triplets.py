@@ -9,7 +9,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from vinylprice.learn.triplets import (  # noqa: E402
+from vinylprice.learn.triplets import (
     AlbumBatches,
     batch_hard_mining,
     pairwise_distances,

@@ -2,12 +2,14 @@
 
 The `Embedder` loads the backbone once, runs it as a compiled graph over fixed-size batches,
 and reports a fingerprint (backbone name + hash of the weights) that every index build records,
-so vectors from different weights are never compared.
+so vectors from different weights are never compared. An optional fine-tuned head (made by
+`vinylprice finetune`) replaces the backbone's average pooling; its hash joins the fingerprint.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -46,11 +48,46 @@ BACKBONES: dict[str, Backbone] = {
 }
 
 
+HEAD_FILE = "head.keras"
+HEAD_MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class EmbeddingHead:
+    """A fine-tuned head: a Keras model fed by the backbone's output or by one of its layers."""
+
+    version: str
+    path: Path
+    model: object
+    digest: str
+    backbone_fingerprint: str
+    split_layer: str | None
+
+    @property
+    def fingerprint(self) -> str:
+        return f"head:{self.version}:{self.digest}"
+
+    def attach(self, backbone: object) -> object:
+        """One Keras model: the frozen backbone up to the split, then this head."""
+        import keras
+
+        # Without a split layer the head replaces the final pooling layer.
+        layer = backbone.get_layer(self.split_layer) if self.split_layer else backbone.layers[-1]
+        features = layer.input
+        expected = tuple(self.model.input_shape[1:])
+        if tuple(features.shape[1:]) != expected:
+            raise EmbedderError(
+                f"Embedding head {self.version} expects input {expected}, but the backbone gives "
+                f"{tuple(features.shape[1:])} at {layer.name!r}."
+            )
+        return keras.Model(backbone.input, self.model(features))
+
+
 class Embedder:
     """Maps RGB images to L2-normalised float32 vectors with a pretrained Keras backbone."""
 
     def __init__(self, backbone: str = "mobilenet_v2", weights: str = "imagenet",
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, head: str | Path | None = None) -> None:
         if backbone not in BACKBONES:
             raise EmbedderError(
                 f"Unknown backbone {backbone!r}; expected one of {', '.join(BACKBONES)}."
@@ -65,11 +102,21 @@ class Embedder:
         self.batch_size = batch_size
         self.input_size = self.spec.input_size
         self._model, self._preprocess = _build(self.spec, weights)
-        self.dimension = int(self._model.output_shape[-1])
-        self.fingerprint = f"{self.spec.name}:{_weights_digest(self._model)}"
-        self._forward = _compile(self._model, self.input_size)
+        self.backbone_fingerprint = f"{self.spec.name}:{weights_digest(self._model)}"
+        self.head = load_head(Path(head), self.backbone_fingerprint) if head else None
+        network = self.head.attach(self._model) if self.head else self._model
+        self.dimension = int(network.output_shape[-1])
+        self.fingerprint = self.backbone_fingerprint
+        if self.head:
+            self.fingerprint += f"+{self.head.fingerprint}"
+        self._forward = _compile(network, self.input_size)
         self.embed_batch(np.zeros((1, self.input_size, self.input_size, 3), np.float32))
         log.info("embedder ready: %s, %d-d", self.fingerprint, self.dimension)
+
+    @property
+    def backbone_model(self) -> object:
+        """The Keras backbone; shared, so clone it before training any of its layers."""
+        return self._model
 
     def prepare(self, image: Image.Image) -> np.ndarray:
         """Resize an RGB image to the backbone's input, as float32 (H, W, 3) in 0–255."""
@@ -100,6 +147,79 @@ class Embedder:
         """One forward pass over an (N, H, W, 3) float32 batch."""
         vectors = np.asarray(self._forward(self._preprocess(batch)))
         return l2_normalise(vectors)
+
+    def feature_extractor(self, split_layer: str | None = None) -> Callable[[np.ndarray],
+                                                                            np.ndarray]:
+        """A compiled function from an (N, H, W, 3) 0–255 batch to the backbone's feature maps
+        before pooling, or to the input of `split_layer` (what a fine-tuned head consumes)."""
+        import keras
+
+        try:
+            layer = self._model.get_layer(split_layer) if split_layer else self._model.layers[-1]
+        except ValueError as error:
+            raise EmbedderError(
+                f"{self.spec.name} has no layer {split_layer!r}; expected a layer name of "
+                "its Keras application."
+            ) from error
+        forward = _compile(keras.Model(self._model.input, layer.input), self.input_size)
+        return lambda batch: np.asarray(forward(self._preprocess(batch)))
+
+
+def embedder_from_settings(settings: object) -> Embedder:
+    """The embedder `settings` configure: backbone, weights, batch size and fine-tuned head."""
+    head = resolve_head(settings.embedding_head, settings.models_dir)
+    return Embedder(settings.backbone, settings.weights, settings.embed_batch_size, head)
+
+
+def resolve_head(reference: str | None, models_dir: Path) -> Path | None:
+    """The head folder that `reference` (a path, or a version name under `models_dir`) names."""
+    if not reference:
+        return None
+    for candidate in (Path(reference), Path(models_dir) / reference):
+        if (candidate / HEAD_FILE).is_file():
+            return candidate
+        if candidate.is_file() and candidate.name == HEAD_FILE:
+            return candidate.parent
+    available = sorted(p.parent.name for p in Path(models_dir).glob(f"*/{HEAD_FILE}"))
+    raise EmbedderError(
+        f"Embedding head {reference!r} not found as a path or under {models_dir}; available: "
+        f"{', '.join(available) or 'none'}. Run `vinylprice finetune` or unset "
+        "VINYLPRICE_EMBEDDING_HEAD."
+    )
+
+
+def load_head(folder: Path, backbone_fingerprint: str) -> EmbeddingHead:
+    """Load a fine-tuned head saved by `vinylprice finetune`, refusing one made for another
+    backbone or whose weights differ from its manifest."""
+    import keras
+
+    folder = folder.parent if folder.name == HEAD_FILE else folder
+    try:
+        manifest = json.loads((folder / HEAD_MANIFEST).read_text())
+        model = keras.saving.load_model(folder / HEAD_FILE, compile=False)
+    except (OSError, ValueError) as error:
+        raise EmbedderError(f"Could not load the embedding head in {folder}: {error}") from error
+
+    head = EmbeddingHead(
+        version=str(manifest.get("version", folder.name)),
+        path=folder,
+        model=model,
+        digest=weights_digest(model),
+        backbone_fingerprint=str(manifest.get("backbone_fingerprint")),
+        split_layer=manifest.get("split_layer"),
+    )
+    if head.backbone_fingerprint != backbone_fingerprint:
+        raise EmbedderError(
+            f"Embedding head {head.version} was trained on {head.backbone_fingerprint}, but the "
+            f"loaded backbone is {backbone_fingerprint}; use the backbone and weights it was "
+            "trained with, or another head."
+        )
+    if manifest.get("head_digest") not in (None, head.digest):
+        raise EmbedderError(
+            f"Embedding head {head.version} has weights {head.digest}, but its manifest records "
+            f"{manifest['head_digest']}; the files in {folder} do not belong together."
+        )
+    return head
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
@@ -141,7 +261,8 @@ def _compile(model: object, input_size: int) -> Callable[[np.ndarray], np.ndarra
     return forward
 
 
-def _weights_digest(model: object) -> str:
+def weights_digest(model: object) -> str:
+    """A short SHA-256 of all weights of a Keras model, in layer order."""
     digest = hashlib.sha256()
     for array in model.get_weights():
         digest.update(np.ascontiguousarray(array).tobytes())

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vinylprice.answer import Album, Answer
 from vinylprice.corrections import resolve_correction
-from vinylprice.embed import Embedder
+from vinylprice.embed import Embedder, embedder_from_settings
 from vinylprice.images import ImageError, load_image
 from vinylprice.match import Thresholds, decide, shortlist_albums
 from vinylprice.pricing import MedianPricer, Pricer
@@ -59,7 +59,7 @@ class Recognizer:
         """Open the database, load the embedder and the current index build."""
         database = open_database(settings.resolved_database_url)
         check_schema(database)
-        embedder = Embedder(settings.backbone, settings.weights, settings.embed_batch_size)
+        embedder = embedder_from_settings(settings)
         return cls(settings, database, embedder)
 
     @property

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     weights: str = Field(
         "imagenet", description="'imagenet' (Keras download) or a path to a local weights file."
     )
+    embedding_head: str | None = Field(
+        None, description="Fine-tuned head: a version name under models_dir, or a path; unset = "
+        "the backbone's own average pooling."
+    )
     embed_batch_size: int = Field(32, ge=1)
     shortlist_k: int = Field(50, ge=1, description="Candidates taken from the vector index.")
     index_backend: str = Field("exact", description="'exact' (numpy) or 'faiss'.")

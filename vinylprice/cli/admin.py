@@ -93,13 +93,13 @@ def run_plot_embeddings(args: argparse.Namespace, settings: Settings) -> int:
 
 def _embed_query(photo: str, build, settings: Settings,  # type: ignore[no-untyped-def]
                  names: dict[int, str]) -> tuple[object, str]:
-    from vinylprice.embed import Embedder, EmbedderError
+    from vinylprice.embed import EmbedderError, embedder_from_settings
     from vinylprice.images import ImageError, load_image
     from vinylprice.search import ExactIndex
 
     try:
         image = load_image(photo, settings.max_photo_bytes, settings.max_photo_pixels)
-        embedder = Embedder(settings.backbone, settings.weights, settings.embed_batch_size)
+        embedder = embedder_from_settings(settings)
     except (ImageError, EmbedderError) as error:
         raise CommandError(f"{photo}: {error}") from error
     if embedder.fingerprint != build.fingerprint:

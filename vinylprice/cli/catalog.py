@@ -39,12 +39,12 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    from vinylprice.embed import Embedder, EmbedderError
+    from vinylprice.embed import EmbedderError, embedder_from_settings
     from vinylprice.rebuild import rebuild_index
 
     database = _open(settings)
     try:
-        embedder = Embedder(settings.backbone, settings.weights, settings.embed_batch_size)
+        embedder = embedder_from_settings(settings)
         report = rebuild_index(database, embedder, settings.builds_dir,
                                progress=not args.no_progress)
     except (EmbedderError, ValueError) as error:

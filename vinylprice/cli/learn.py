@@ -37,12 +37,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_retrain(args: argparse.Namespace, settings: Settings) -> int:
-    from vinylprice.embed import Embedder, EmbedderError
+    from vinylprice.embed import EmbedderError, embedder_from_settings
     from vinylprice.learn.retrain import retrain
 
     database = _open(settings)
     try:
-        embedder = Embedder(settings.backbone, settings.weights, settings.embed_batch_size)
+        embedder = embedder_from_settings(settings)
         report = retrain(settings, database, embedder, progress=not args.no_progress)
     except (EmbedderError, ValueError) as error:
         raise CommandError(str(error)) from error

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "vinylprice.cli.identify",
     "vinylprice.cli.bot",
     "vinylprice.cli.learn",
+    "vinylprice.cli.finetune",
     "vinylprice.cli.admin",
 ]
 

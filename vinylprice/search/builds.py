@@ -118,6 +118,7 @@ def load_build(builds_dir: Path, expected_fingerprint: str | None = None,
         raise IndexMismatchError(
             f"Index build {build_id} was made with embedder {manifest.get('embedder')}, but the "
             f"loaded embedder is {expected_fingerprint}. Run `vinylprice rebuild` with the current "
-            "VINYLPRICE_BACKBONE and VINYLPRICE_WEIGHTS, or set them back to what built the index."
+            "VINYLPRICE_BACKBONE, VINYLPRICE_WEIGHTS and VINYLPRICE_EMBEDDING_HEAD, or set them "
+            "back to what built the index."
         )
     return Build(build_id, path, manifest, vectors, entries)
