@@ -186,3 +186,23 @@ def test_a_broken_new_build_keeps_the_old_one_answering(
     assert recognizer.build_id == old
     assert len([r for r in caplog.records if "automatic reload" in r.getMessage()]) == 1
     assert recognizer.identify(sample_dir / "origin-image.webp").decision != "error"
+
+
+def test_decoding_runs_a_bounded_distance_ahead_of_embedding() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vinylprice.rebuild import _prefetch
+
+    started, consumed, lead = [], [], []
+
+    def decode(row: int) -> int:
+        started.append(row)
+        return row * 10
+
+    with ThreadPoolExecutor(2) as pool:
+        for value in _prefetch(pool, decode, list(range(200)), ahead=8):
+            consumed.append(value)
+            lead.append(len(started) - len(consumed))
+
+    assert consumed == [row * 10 for row in range(200)]
+    assert max(lead) <= 8

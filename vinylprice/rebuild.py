@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from sqlalchemy import Row, select
@@ -20,6 +22,8 @@ from vinylprice.store import Album, Database, ReferenceImage
 from vinylprice.store.builds import record_index_build
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,7 +64,8 @@ def rebuild_index(
     entries, vectors, skipped = [], [], 0
     bar = tqdm(total=len(rows), desc="embedding", unit="img", disable=not progress)
     with ThreadPoolExecutor(decode_workers) as pool:
-        prepared = pool.map(lambda row: _prepare(embedder, row), rows)
+        prepared = _prefetch(pool, lambda row: _prepare(embedder, row), rows,
+                             ahead=2 * embedder.batch_size)
         for batch in _batches(prepared, embedder.batch_size):
             usable = [(row, array) for row, array in batch if array is not None]
             skipped += len(batch) - len(usable)
@@ -104,8 +109,25 @@ def _prepare(embedder: Embedder, row: Row) -> tuple[Row, np.ndarray | None]:
         return row, None
 
 
+def _prefetch(
+    pool: ThreadPoolExecutor, function: Callable[[Row], T], rows: Sequence[Row], ahead: int
+) -> Iterator[T]:
+    """`pool.map` in input order, but decoding at most `ahead` rows before they are used.
+
+    `Executor.map` would decode the whole catalogue as fast as it can and hold every decoded
+    image in memory while the slower embedding catches up.
+    """
+    pending: deque[Future[T]] = deque()
+    for row in rows:
+        pending.append(pool.submit(function, row))
+        if len(pending) > ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 def _batches(items: Iterator[tuple[Row, np.ndarray | None]], size: int) -> Iterator[list]:
-    # pool.map yields in input order, so rows and arrays stay paired.
+    # _prefetch yields in input order, so rows and arrays stay paired.
     batch = []
     for item in items:
         batch.append(item)
