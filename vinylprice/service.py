@@ -119,7 +119,7 @@ class Recognizer:
         except ImageError as error:
             answer.error = str(error)
             log.info("query %s: decision=error reason=%r", answer.query_id, str(error))
-            self._record(answer, None, source, user_key)
+            self._record(answer, photo, source, user_key)
             return answer
 
         with _timed(timings, "embed"):
@@ -225,10 +225,19 @@ class Recognizer:
                 user: str | None) -> None:
         # A storage failure is logged; it never costs the user the answer.
         try:
-            data = photo if photo is None or isinstance(photo, bytes) else Path(photo).read_bytes()
-            self.queries.record(answer, data, source=source, user=user)
+            self.queries.record(answer, self._sent_bytes(photo), source=source, user=user)
         except (OSError, SQLAlchemyError) as error:
             log.error("query %s: not recorded: %s", answer.query_id, error)
+
+    def _sent_bytes(self, photo: bytes | str | Path | None) -> bytes | None:
+        # Keep what the user sent, within the size limit; a missing path has nothing to keep.
+        limit = self.settings.max_photo_bytes
+        if photo is None or isinstance(photo, bytes):
+            return photo if photo is None or len(photo) <= limit else None
+        path = Path(photo)
+        if not path.is_file() or path.stat().st_size > limit:
+            return None
+        return path.read_bytes()
 
     def _load_catalogue(self) -> None:
         build = load_build(self.settings.builds_dir, self.embedder.fingerprint)

@@ -71,18 +71,16 @@ def test_user_keys_are_stable_and_differ_per_secret(tmp_path: Path) -> None:
     assert (tmp_path / "a.secret").stat().st_mode & 0o077 == 0
 
 
-def test_an_error_answer_is_recorded_without_keeping_the_file(
-    log: QueryLog, database: Database
-) -> None:
+def test_an_error_answer_keeps_what_the_user_sent(log: QueryLog, database: Database) -> None:
     answer = make_answer("bad", add_catalogue(database), decision="unknown")
     answer.decision, answer.candidates, answer.error = "error", [], "That file is not an image."
 
     log.record(answer, b"%PDF-1.4 not a photo", source="bot", user=7)
 
     row = log.query("bad")
-    assert row.decision == "error" and row.photo_path is None
+    assert row.decision == "error"
     assert row.photo_sha256 == hashlib.sha256(b"%PDF-1.4 not a photo").hexdigest()
-    assert not (log.photo_dir.exists() and any(log.photo_dir.iterdir()))
+    assert Path(row.photo_path).read_bytes() == b"%PDF-1.4 not a photo"
 
 
 def test_the_recorded_answer_follows_the_users_latest_verdict(

@@ -107,12 +107,11 @@ class QueryLog:
         source: str,
         user: object | None = None,
     ) -> Query:
-        """Store `answer` with its candidates, and the photo bytes when they were an image."""
+        """Store `answer` with its candidates and the bytes the user sent, even unreadable ones."""
         photo_path = photo_sha256 = None
-        if photo is not None:
+        if photo:
             photo_sha256 = hashlib.sha256(photo).hexdigest()
-            if answer.decision != "error":
-                photo_path = str(store_image_file(photo, photo_suffix(photo), self.photo_dir))
+            photo_path = str(store_image_file(photo, photo_suffix(photo), self.photo_dir))
 
         row = Query(
             id=answer.query_id,
