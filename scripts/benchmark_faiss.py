@@ -23,8 +23,8 @@ import argparse
 import os
 import resource
 import time
-from typing import Protocol
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 

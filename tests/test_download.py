@@ -16,6 +16,7 @@ from PIL import Image
 from sqlalchemy import func, select, update
 
 from vinylprice.catalog.download import DownloadPolicy, download_images, safe_file_name
+from vinylprice.embed import Embedder
 from vinylprice.images import load_image
 from vinylprice.store import Album, Database, Listing, ReferenceImage, open_database
 
@@ -80,7 +81,7 @@ class FaultyServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 if self.path.startswith("http://"):
                     server.proxied.append(self.path)
                 path = urlsplit(self.path).path
@@ -279,8 +280,8 @@ def test_proxy_comes_from_the_environment(
 
 
 def test_sample_listings_download_through_faults_and_feed_a_rebuild(
-    server: FaultyServer, tmp_path: Path, sample_dir: Path, small_embedder
-) -> None:  # type: ignore[no-untyped-def]
+    server: FaultyServer, tmp_path: Path, sample_dir: Path, small_embedder: Embedder
+) -> None:
     from vinylprice.catalog.ingest import ingest_file
     from vinylprice.rebuild import rebuild_index
 

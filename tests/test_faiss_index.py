@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vinylprice.embed import Embedder
 from vinylprice.search import ExactIndex, make_index
 from vinylprice.search.faiss_index import FaissIndex, default_lists, default_probes
+from vinylprice.settings import Settings
 
 
 def clustered_vectors(count: int, dimension: int = 64, clusters: int = 40,
@@ -86,7 +88,9 @@ def test_search_contract_edge_cases() -> None:
         FaissIndex(np.ones(5, np.float32))
 
 
-def test_trained_lists_are_cached_beside_the_build(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_trained_lists_are_cached_beside_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     vectors = clustered_vectors(2000)
     first = FaissIndex(vectors, lists=8, probes=2, cache_dir=tmp_path)
     cached = list(tmp_path.glob("faiss-ivf8-sq8-*.index"))
@@ -126,8 +130,9 @@ def test_make_index_picks_the_backend_by_name() -> None:
         make_index(vectors, "annoy")
 
 
-def test_recognizer_answers_the_same_with_the_faiss_backend(small_sample_catalogue,  # type: ignore[no-untyped-def]
-                                                            small_embedder, sample_dir) -> None:
+def test_recognizer_answers_the_same_with_the_faiss_backend(
+    small_sample_catalogue: Settings, small_embedder: Embedder, sample_dir: Path
+) -> None:
     from vinylprice.service import Recognizer
     from vinylprice.store import open_database
 

@@ -14,6 +14,7 @@ from vinylprice.plots import (
     plot_price_predictions,
     project_embeddings,
 )
+from vinylprice.settings import Settings
 
 TAB10_BLUE = (31, 119, 180)
 TAB10_ORANGE = (255, 127, 14)
@@ -117,9 +118,10 @@ def test_price_plot_refuses_mismatched_input(tmp_path: Path) -> None:
         plot_price_predictions([1.0, 0.0], [0.0, 1.0], tmp_path / "x.png")
 
 
-def test_plot_embeddings_command_on_the_sample(small_sample_catalogue, sample_dir: Path,  # type: ignore[no-untyped-def]
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               tmp_path: Path, capsys) -> None:
+def test_plot_embeddings_command_on_the_sample(
+    small_sample_catalogue: Settings, sample_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from vinylprice.cli import main
 
     settings = small_sample_catalogue

@@ -12,17 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vinylprice.embed import Embedder
 from vinylprice.rebuild import rebuild_index
 from vinylprice.search.builds import CURRENT, current_build_id
 from vinylprice.service import Recognizer
+from vinylprice.settings import Settings
 from vinylprice.store import open_database
 
 
 @pytest.fixture
-def home(small_sample_catalogue, tmp_path: Path):  # type: ignore[no-untyped-def]
+def home(small_sample_catalogue: Settings, tmp_path: Path) -> Settings:
     """A private copy of the small sample catalogue's data home, free to rebuild in."""
-    from vinylprice.settings import Settings
-
     copy = tmp_path / "home"
     shutil.copytree(small_sample_catalogue.home, copy)
     return Settings(home=copy, weights=small_sample_catalogue.weights,
@@ -33,7 +33,9 @@ def build_folders(builds_dir: Path) -> list[str]:
     return sorted(path.name for path in builds_dir.iterdir() if path.name != CURRENT)
 
 
-def test_new_build_is_written_beside_the_old_and_made_current(home, small_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_new_build_is_written_beside_the_old_and_made_current(
+    home: Settings, small_embedder: Embedder
+) -> None:
     old = current_build_id(home.builds_dir)
     old_vectors = np.load(home.builds_dir / old / "vectors.npy")
     database = open_database(home.resolved_database_url)
@@ -47,7 +49,9 @@ def test_new_build_is_written_beside_the_old_and_made_current(home, small_embedd
     assert manifest["reference_images"] == report.images == len(old_vectors)
 
 
-def test_readers_only_ever_see_the_old_or_the_new_build(home, small_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_readers_only_ever_see_the_old_or_the_new_build(
+    home: Settings, small_embedder: Embedder
+) -> None:
     old = current_build_id(home.builds_dir)
     database = open_database(home.resolved_database_url)
     seen: set[str | None] = set()
@@ -69,7 +73,7 @@ def test_readers_only_ever_see_the_old_or_the_new_build(home, small_embedder) ->
 
 
 def test_failure_mid_rebuild_leaves_the_old_build_current(
-    home, small_embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    home: Settings, small_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     old = current_build_id(home.builds_dir)
     before = build_folders(home.builds_dir)
@@ -92,7 +96,7 @@ def test_failure_mid_rebuild_leaves_the_old_build_current(
 
 
 def test_failure_while_writing_leaves_the_old_build_current(
-    home, small_embedder, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    home: Settings, small_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from vinylprice.search import BuildWriter
 
@@ -113,7 +117,7 @@ def test_failure_while_writing_leaves_the_old_build_current(
 
 
 def test_identify_never_fails_while_the_index_reloads(
-    home, small_embedder, sample_dir: Path  # type: ignore[no-untyped-def]
+    home: Settings, small_embedder: Embedder, sample_dir: Path
 ) -> None:
     database = open_database(home.resolved_database_url)
     recognizer = Recognizer(home, database, small_embedder)
@@ -126,7 +130,7 @@ def test_identify_never_fails_while_the_index_reloads(
         while not stop.is_set():
             try:
                 answers.append(recognizer.identify(photo))
-            except Exception as error:  # the test is that nothing is raised
+            except Exception as error:  # noqa: BLE001 (the test is that nothing is raised)
                 errors.append(error)
 
     askers = [threading.Thread(target=ask) for _ in range(3)]
@@ -155,7 +159,9 @@ def test_identify_never_fails_while_the_index_reloads(
     assert len(builds) == 4
 
 
-def test_reload_if_changed_is_a_no_op_until_current_moves(home, small_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_reload_if_changed_is_a_no_op_until_current_moves(
+    home: Settings, small_embedder: Embedder
+) -> None:
     database = open_database(home.resolved_database_url)
     recognizer = Recognizer(home, database, small_embedder)
     index = recognizer.index
@@ -169,7 +175,7 @@ def test_reload_if_changed_is_a_no_op_until_current_moves(home, small_embedder) 
 
 
 def test_a_broken_new_build_keeps_the_old_one_answering(
-    home, small_embedder, sample_dir: Path, caplog: pytest.LogCaptureFixture  # type: ignore[no-untyped-def]
+    home: Settings, small_embedder: Embedder, sample_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     database = open_database(home.resolved_database_url)
     recognizer = Recognizer(home, database, small_embedder)

@@ -44,7 +44,9 @@ def project_embeddings(
     """Project unit vectors to 2-D by PCA or t-SNE; the query is projected alongside them."""
     vectors = np.asarray(vectors, dtype=np.float32)
     if method not in PROJECTIONS:
-        raise ValueError(f"Unknown projection {method!r}; expected one of {', '.join(PROJECTIONS)}.")
+        raise ValueError(
+            f"Unknown projection {method!r}; expected one of {', '.join(PROJECTIONS)}."
+        )
     if len(vectors) < 3:
         raise ValueError(f"Need at least 3 catalogue vectors to draw a map, got {len(vectors)}.")
 

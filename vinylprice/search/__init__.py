@@ -26,11 +26,11 @@ def make_index(vectors: np.ndarray, backend: str = "exact",
 
 
 __all__ = [
+    "INDEX_BACKENDS",
     "Build",
     "BuildError",
     "BuildWriter",
     "ExactIndex",
-    "INDEX_BACKENDS",
     "IndexMismatchError",
     "VectorIndex",
     "load_build",
