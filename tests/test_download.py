@@ -343,3 +343,25 @@ def test_unreachable_hosts_stop_the_run_early(tmp_path: Path) -> None:
         "connection error"
     ]
     assert report.attempts == 2 * report.failed["connection error"]
+
+
+def test_download_images_command_fills_the_data_home(
+    server: FaultyServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vinylprice.cli import main
+
+    server.scripts = {"/g/a/s-l500.png": [fail(503), serve(png_bytes())],
+                      "/g/b/s-l500.png": [fail(404)]}
+    catalogue_with_listings(tmp_path, {server.url(path): True for path in server.scripts})
+    monkeypatch.setenv("VINYLPRICE_HOME", str(tmp_path))
+    monkeypatch.setenv("VINYLPRICE_DATABASE_URL", f"sqlite:///{tmp_path / 'catalogue.db'}")
+
+    code = main(["download-images", "--no-progress", "--retries", "2", "--timeout", "2"])
+
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "1 downloaded" in printed and "1 failed (1 HTTP 404)" in printed
+    assert "reference images +1" in printed and "vinylprice rebuild" in printed
+    assert (tmp_path / "images" / "listings" / "a_s-l500.png").is_file()
+    assert len(list((tmp_path / "images" / "references").iterdir())) == 1

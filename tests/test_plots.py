@@ -136,3 +136,20 @@ def test_plot_embeddings_command_on_the_sample(
     assert code == 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert has_colour(out, TAB10_BLUE) and has_colour(out, (0, 0, 0))
+
+
+def test_plot_prices_command_on_the_sample(
+    small_sample_catalogue: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vinylprice.cli import main
+
+    monkeypatch.setenv("VINYLPRICE_HOME", str(small_sample_catalogue.home))
+    out = tmp_path / "prices.png"
+
+    code = main(["plot-prices", "-o", str(out)])
+
+    printed = capsys.readouterr().out
+    assert code == 0 and f"wrote {out}" in printed
+    assert int(printed.split("(")[1].split()[0]) > 100
+    assert has_colour(out, (33, 113, 181)) and has_colour(out, (230, 85, 13))

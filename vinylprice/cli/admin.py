@@ -1,4 +1,4 @@
-"""Admin commands: `download-images` and `plot-embeddings`."""
+"""Admin commands: `download-images`, `plot-embeddings` and `plot-prices`."""
 
 from __future__ import annotations
 
@@ -39,6 +39,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                       help="projection (default pca)")
     plot.add_argument("--query", metavar="PHOTO", help="a photo to mark on the map")
     plot.set_defaults(run=run_plot_embeddings)
+
+    prices = subparsers.add_parser(
+        "plot-prices",
+        help="draw each sold comparable's price against the median of its album's other sales "
+        "(leave-one-out, the baseline pricer) as a PNG",
+    )
+    prices.add_argument("-o", "--output", metavar="PNG",
+                        help="file to write (default: <home>/plots/prices-median.png)")
+    prices.set_defaults(run=run_plot_prices)
 
 
 def run_download(args: argparse.Namespace, settings: Settings) -> int:
@@ -89,6 +98,48 @@ def run_plot_embeddings(args: argparse.Namespace, settings: Settings) -> int:
                     query_label=label)
     print(f"wrote {output}")
     return 0
+
+
+def run_plot_prices(args: argparse.Namespace, settings: Settings) -> int:
+    from vinylprice.plots import plot_price_predictions
+
+    actual, predicted = _leave_one_out_medians(_open(settings))
+    if len(actual) < 2:
+        raise CommandError("Need at least 2 albums' worth of sold listings; run `vinylprice "
+                           "ingest` with sold listings first.")
+    output = Path(args.output or settings.home / "plots" / "prices-median.png")
+    plot_price_predictions(actual, predicted, output, settings.currency,
+                           title="Median of the album's other sales (leave-one-out)")
+    print(f"wrote {output} ({len(actual)} sold listings)")
+    return 0
+
+
+def _leave_one_out_medians(database: Database) -> tuple[list[float], list[float]]:
+    """Each comparable sale's total next to the median total of its album's other sales."""
+    import numpy as np
+    from sqlalchemy import select
+
+    from vinylprice.store import Listing
+
+    with database.session() as session:
+        sales = session.execute(
+            select(Listing.album_id, Listing.price, Listing.shipping).where(
+                Listing.kind == "sold", Listing.excluded.is_(False),
+                Listing.album_id.is_not(None), Listing.price.is_not(None),
+            )
+        ).all()
+    totals: dict[int, list[float]] = {}
+    for sale in sales:
+        totals.setdefault(sale.album_id, []).append(sale.price + (sale.shipping or 0.0))
+
+    actual, predicted = [], []
+    for album_totals in totals.values():
+        for position, total in enumerate(album_totals):
+            others = album_totals[:position] + album_totals[position + 1:]
+            if others:
+                actual.append(total)
+                predicted.append(float(np.median(others)))
+    return actual, predicted
 
 
 def _embed_query(photo: str, build, settings: Settings,  # type: ignore[no-untyped-def]
