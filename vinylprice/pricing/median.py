@@ -6,6 +6,7 @@ import numpy as np
 from sqlalchemy import select
 
 from vinylprice.answer import Comparable, Price
+from vinylprice.pricing.currency import Rates
 from vinylprice.store import Database, Listing
 
 ROUGH_BELOW = 3
@@ -14,8 +15,12 @@ ROUGH_BELOW = 3
 class MedianPricer:
     """Quotes the median total price (item + shipping) of the album's sold comparables."""
 
-    def __init__(self, currency: str = "USD") -> None:
-        self.currency = currency
+    def __init__(self, currency: str = "USD", rates: Rates | None = None) -> None:
+        self.currency = currency.upper()
+        # Without a rates table every listing is taken to be in the display currency already.
+        self.rates = rates
+        if rates is not None:
+            rates.from_base(1.0, self.currency)
         self._sales: dict[int, list[Listing]] = {}
 
     def fit(self, database: Database) -> MedianPricer:
@@ -31,7 +36,8 @@ class MedianPricer:
             ).all()
         self._sales = {}
         for row in rows:
-            self._sales.setdefault(row.album_id, []).append(row)
+            if self.rates is None or self.rates.knows(row.currency):
+                self._sales.setdefault(row.album_id, []).append(row)
         return self
 
     def quote(
@@ -44,9 +50,9 @@ class MedianPricer:
         if not sales:
             return None
 
-        totals = np.array([_total(sale) for sale in sales])
+        totals = np.array([self._total(sale) for sale in sales])
         low, median, high = np.percentile(totals, [25, 50, 75])
-        closest = sorted(sales, key=lambda sale: abs(_total(sale) - median))[:3]
+        closest = sorted(sales, key=lambda sale: abs(self._total(sale) - median))[:3]
         rough = len(sales) < ROUGH_BELOW
         return Price(
             suggested=round(float(median), 2),
@@ -56,23 +62,25 @@ class MedianPricer:
             comparables=len(sales),
             method="median of sold comparables",
             rough=rough,
-            closest=tuple(_comparable(sale) for sale in closest),
+            closest=tuple(self._comparable(sale) for sale in closest),
             note="grades are not taken into account by this price"
             if sleeve_grade or record_grade
             else None,
         )
 
 
-def _total(sale: Listing) -> float:
-    return float(sale.price or 0.0) + float(sale.shipping or 0.0)
+    def _total(self, sale: Listing) -> float:
+        total = float(sale.price or 0.0) + float(sale.shipping or 0.0)
+        if self.rates is None:
+            return total
+        return self.rates.convert(total, sale.currency or self.currency, self.currency)
 
-
-def _comparable(sale: Listing) -> Comparable:
-    return Comparable(
-        title=sale.title,
-        price=round(_total(sale), 2),
-        currency=sale.currency,
-        sleeve_grade=sale.sleeve_grade,
-        record_grade=sale.record_grade,
-        sold_date=sale.sold_date.date().isoformat() if sale.sold_date else None,
-    )
+    def _comparable(self, sale: Listing) -> Comparable:
+        return Comparable(
+            title=sale.title,
+            price=round(self._total(sale), 2),
+            currency=self.currency,
+            sleeve_grade=sale.sleeve_grade,
+            record_grade=sale.record_grade,
+            sold_date=sale.sold_date.date().isoformat() if sale.sold_date else None,
+        )

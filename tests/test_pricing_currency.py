@@ -1,0 +1,51 @@
+"""Currency conversion from the settings' rates table."""
+
+from __future__ import annotations
+
+import pytest
+
+from vinylprice.pricing.currency import CurrencyError, Rates
+from vinylprice.settings import Settings
+
+
+def test_amounts_convert_through_the_base_currency() -> None:
+    rates = Rates("USD", {"EUR": 1.08, "GBP": 1.25, "JPY": 0.0064}, date="2024-05-10")
+
+    assert rates.to_base(10.0, "EUR") == pytest.approx(10.8)
+    assert rates.to_base(10.0, None) == 10.0
+    assert rates.from_base(12.5, "GBP") == pytest.approx(10.0)
+    assert rates.convert(1000.0, "JPY", "EUR") == pytest.approx(6.4 / 1.08)
+    assert rates.convert(7.0, "usd", "USD") == 7.0
+
+
+def test_an_unknown_currency_is_refused_with_the_known_ones() -> None:
+    rates = Rates("USD", {"EUR": 1.08}, date="2024-05-10")
+
+    assert not rates.knows("CHF")
+    with pytest.raises(CurrencyError, match=r"CHF.*2024-05-10.*EUR, USD"):
+        rates.to_base(5.0, "CHF")
+
+
+@pytest.mark.parametrize("rate", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_rate_must_be_a_positive_number(rate: float) -> None:
+    with pytest.raises(CurrencyError, match="positive"):
+        Rates("USD", {"EUR": rate})
+
+
+def test_the_settings_carry_a_dated_rates_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VINYLPRICE_BASE_CURRENCY", "EUR")
+    monkeypatch.setenv("VINYLPRICE_CURRENCY_RATES", '{"EUR": 1, "USD": 0.92}')
+    monkeypatch.setenv("VINYLPRICE_CURRENCY_RATES_DATE", "2024-06-01")
+
+    rates = Rates.from_settings(Settings(_env_file=None))
+
+    assert (rates.base, rates.date) == ("EUR", "2024-06-01")
+    assert rates.to_base(100.0, "USD") == pytest.approx(92.0)
+
+
+def test_the_default_rates_cover_the_display_currency() -> None:
+    settings = Settings(_env_file=None)
+    rates = Rates.from_settings(settings)
+
+    assert rates.knows(settings.currency)
+    assert rates.date == settings.currency_rates_date
