@@ -1,4 +1,5 @@
-"""Rebuild: embed every catalogue reference image and switch to the new index build."""
+"""Rebuild: embed every catalogue reference image, store its local features (SIFT and their
+descriptor index, for verification) and switch to the new index build."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ from vinylprice.images import ImageError, load_image
 from vinylprice.search import BuildWriter
 from vinylprice.store import Album, Database, ReferenceImage
 from vinylprice.store.builds import record_index_build
+from vinylprice.verify import (
+    FEATURES_FOLDER,
+    REFERENCE_EXTRACTOR,
+    LocalFeatures,
+    save_reference_features,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +68,29 @@ def rebuild_index(
     if not rows:
         raise ValueError("The catalogue has no reference images; run `vinylprice ingest` first.")
 
-    entries, vectors, skipped = [], [], 0
+    entries, vectors, local_features, skipped = [], [], [], 0
     bar = tqdm(total=len(rows), desc="embedding", unit="img", disable=not progress)
     with ThreadPoolExecutor(decode_workers) as pool:
         prepared = _prefetch(pool, lambda row: _prepare(embedder, row), rows,
                              ahead=2 * embedder.batch_size)
         for batch in _batches(prepared, embedder.batch_size):
-            usable = [(row, array) for row, array in batch if array is not None]
+            usable = [item for item in batch if item[1] is not None]
             skipped += len(batch) - len(usable)
             if usable:
-                vectors.append(embedder.embed_batch(np.stack([array for _, array in usable])))
+                vectors.append(embedder.embed_batch(np.stack([array for _, array, _ in usable])))
                 entries.extend(
                     {"reference_id": row.id, "album_id": row.album_id, "path": row.path}
-                    for row, _ in usable
+                    for row, _, _ in usable
                 )
+                local_features.extend(features for _, _, features in usable)
             bar.update(len(batch))
     bar.close()
 
     with BuildWriter(builds_dir) as writer:
         writer.save_vectors(np.concatenate(vectors), entries)
+        features_summary = save_reference_features(
+            local_features, writer.path(FEATURES_FOLDER), REFERENCE_EXTRACTOR
+        )
         build_id = writer.commit(
             {
                 "embedder": embedder.fingerprint,
@@ -89,6 +100,7 @@ def rebuild_index(
                 "reference_images": len(entries),
                 "albums": len({entry["album_id"] for entry in entries}),
                 "skipped_images": skipped,
+                "local_features": features_summary,
             }
         )
 
@@ -101,12 +113,15 @@ def rebuild_index(
     return report
 
 
-def _prepare(embedder: Embedder, row: Row) -> tuple[Row, np.ndarray | None]:
+def _prepare(embedder: Embedder, row: Row) -> tuple[Row, np.ndarray | None,
+                                                    LocalFeatures | None]:
+    # Decoded once: the backbone's input and the local features come from the same image.
     try:
-        return row, embedder.prepare(load_image(Path(row.path)))
+        image = load_image(Path(row.path))
     except ImageError as error:
         log.warning("rebuild: skipping reference %s: %s", row.id, error)
-        return row, None
+        return row, None, None
+    return row, embedder.prepare(image), REFERENCE_EXTRACTOR.extract(image)
 
 
 def _prefetch(
@@ -126,7 +141,8 @@ def _prefetch(
         yield pending.popleft().result()
 
 
-def _batches(items: Iterator[tuple[Row, np.ndarray | None]], size: int) -> Iterator[list]:
+def _batches(items: Iterator[tuple[Row, np.ndarray | None, LocalFeatures | None]],
+             size: int) -> Iterator[list]:
     # _prefetch yields in input order, so rows and arrays stay paired.
     batch = []
     for item in items:

@@ -18,7 +18,8 @@ from vinylprice.answer import Album, Answer
 from vinylprice.corrections import resolve_correction
 from vinylprice.embed import Embedder, embedder_from_settings
 from vinylprice.images import ImageError, load_image
-from vinylprice.match import Thresholds, decide, shortlist_albums
+from vinylprice.locate import Locator
+from vinylprice.match import Matcher, Thresholds, decide
 from vinylprice.pricing import MedianPricer, Pricer
 from vinylprice.search import Build, load_build, make_index
 from vinylprice.search.builds import current_build_id
@@ -45,6 +46,7 @@ class Recognizer:
         self.database = database
         self.embedder = embedder
         self.thresholds = thresholds or Thresholds()
+        self.locator = Locator()
         self._pricer = pricer
         self._lock = threading.RLock()
         self._reload_lock = threading.Lock()
@@ -108,7 +110,7 @@ class Recognizer:
         answer = Answer(photo=str(name), decision="error", query_id=uuid.uuid4().hex[:12],
                         sleeve_grade=sleeve_grade, record_grade=record_grade)
         with self._lock:
-            build, index, albums, pricer = self.build, self.index, self.albums, self.pricer
+            build, matcher, pricer = self.build, self.matcher, self.pricer
         answer.build_id = build.build_id
         timings = answer.timings_ms
 
@@ -122,16 +124,25 @@ class Recognizer:
             self._record(answer, photo, source, user_key)
             return answer
 
+        with _timed(timings, "locate"):
+            regions = self.locator.locate(image)
+
         with _timed(timings, "embed"):
-            vectors = self.embedder.embed([image])
+            vectors = self.embedder.embed([region.image for region in regions])
+
+        with _timed(timings, "features"):
+            features = matcher.features(image)
 
         with _timed(timings, "shortlist"):
-            candidates = shortlist_albums(build, index, albums, vectors, self.settings.shortlist_k)
+            shortlist = matcher.shortlist(vectors, features, self.settings.shortlist_k)
 
-        answer.decision, answer.confidence = decide(candidates, self.thresholds)
-        answer.candidates = candidates[:5]
+        with _timed(timings, "verify"):
+            ranked = matcher.verify(shortlist, features, self.thresholds)
+
+        answer.decision, answer.confidence = decide(ranked, self.thresholds)
+        answer.candidates = [album.candidate() for album in ranked[:5]]
         if answer.decision == "matched":
-            answer.album = candidates[0].album
+            answer.album = ranked[0].album
             with _timed(timings, "price"):
                 answer.price = pricer.quote(answer.album.album_id, sleeve_grade, record_grade)
 
@@ -248,9 +259,11 @@ class Recognizer:
             }
         pricer = self._pricer or MedianPricer(self.settings.currency).fit(self.database)
         index = make_index(build.vectors, self.settings.index_backend, build.path)
+        matcher = Matcher.load(build, index, albums)
         with self._lock:
             self.build: Build = build
             self.index = index
+            self.matcher = matcher
             self.albums = albums
             self.pricer = pricer
         log.info("catalogue loaded: build %s, %d vectors, %d albums",

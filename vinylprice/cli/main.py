@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "vinylprice.cli.learn",
     "vinylprice.cli.finetune",
     "vinylprice.cli.admin",
+    "vinylprice.cli.evaluate",
 ]
 
 

@@ -1,0 +1,138 @@
+"""`vinylprice evaluate`: build a catalogue from a folder of references (plus distractors),
+identify a folder of photos against it, and print the figures beside the cosine baseline."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from vinylprice.cli.main import CommandError
+from vinylprice.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="measure recognition on photos with a ground truth, beside the cosine baseline",
+        description="Photo NAME.jpg must show reference NAME.jpg. The catalogue is built in a "
+        "temporary data home through manifests and the ingest path; nothing else is touched.",
+    )
+    parser.add_argument("--references", type=Path, required=True, metavar="DIR",
+                        help="clean reference images, one album each")
+    parser.add_argument("--photos", type=Path, nargs="+", required=True, metavar="DIR",
+                        help="folders of query photos; each is reported as its own group")
+    parser.add_argument("--distractors", type=Path, metavar="DIR",
+                        help="more reference images, one album each, that no photo shows")
+    parser.add_argument("-n", "--distractor-limit", type=int, metavar="N",
+                        help="use only the first N distractors")
+    parser.add_argument("--photo-limit", type=int, metavar="N",
+                        help="use only the first N photos of each folder")
+    parser.add_argument("--leave-out", type=int, default=20, metavar="N",
+                        help="references left out of the catalogue; their photos must not get "
+                        "a confident answer (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="chooses the left-out references")
+    parser.add_argument("--k", type=int, default=20, help="shortlist length measured (albums)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="fit the decision thresholds on half of the photos (by a hash of "
+                        "the file name) and use them; the other half is reported separately")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the cosine baseline")
+    parser.add_argument("--workdir", type=Path, metavar="DIR",
+                        help="build the catalogue here and keep it (default: a temporary "
+                        "folder, removed afterwards)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from vinylprice.embed import EmbedderError, embedder_from_settings
+    from vinylprice.evaluation import (
+        ThresholdCalibrator,
+        build_catalogue,
+        calibration_half,
+        choose_left_out,
+        collect_verdicts,
+        describe_thresholds,
+        image_files,
+        make_queries,
+    )
+    from vinylprice.service import Recognizer
+    from vinylprice.store import open_database
+
+    if args.k < 1 or args.leave_out < 0:
+        raise CommandError("--k must be at least 1 and --leave-out at least 0")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vinylprice-evaluate-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        home = workdir / "home"
+        local = Settings(**settings.model_dump(exclude={"home", "database_url"}), home=home,
+                         database_url=f"sqlite:///{(home / 'vinylprice.db').resolve()}",
+                         _env_file=None)
+        references = image_files(args.references)
+        photo_stems = {p.stem for folder in args.photos
+                       for p in image_files(folder, args.photo_limit)}
+        left_out = choose_left_out(references, photo_stems, args.leave_out, args.seed)
+        distractors = (image_files(args.distractors, args.distractor_limit)
+                       if args.distractors else [])
+
+        embedder = embedder_from_settings(local)
+        database = open_database(local.resolved_database_url)
+        catalogue = build_catalogue(database, embedder, local.reference_dir, local.builds_dir,
+                                    workdir, references, distractors, left_out)
+        print(f"catalogue: {len(catalogue.albums)} references + {len(distractors)} "
+              f"distractors; left out: {', '.join(left_out) or 'none'}")
+        print(f"rebuild: {catalogue.rebuild.summary()}")
+
+        recognizer = Recognizer(local, database, embedder)
+        queries = make_queries(args.photos, catalogue, {p.stem for p in references},
+                               args.photo_limit)
+        if args.calibrate:
+            fitting = [query for query in queries if calibration_half(query)]
+            verdicts = collect_verdicts(recognizer, fitting)
+            calibrator = ThresholdCalibrator().fit(verdicts)
+            recognizer.thresholds = calibrator.thresholds_
+            print(f"calibrated on {len(fitting)} photos ({len(verdicts.positives)} true "
+                  f"matches, {len(verdicts.negatives)} impostors): "
+                  f"{calibrator.accepted_:.3f} of true matches pass")
+        print(f"thresholds: {describe_thresholds(recognizer.thresholds)}")
+
+        started = time.perf_counter()
+        _report(recognizer, queries, args, calibration_half if args.calibrate else None)
+        print(f"evaluated {len(queries)} photos in {time.perf_counter() - started:.0f} s")
+    except (EmbedderError, FileNotFoundError, ValueError) as error:
+        raise CommandError(str(error)) from error
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def _report(recognizer, queries, args, fitted_on) -> None:  # type: ignore[no-untyped-def]
+    from vinylprice.evaluation import (
+        add_shortlists,
+        by_group,
+        evaluate_baseline,
+        evaluate_recognizer,
+        format_table,
+        summarise,
+    )
+
+    verified = evaluate_recognizer(recognizer, queries)
+    add_shortlists(recognizer, verified, args.k)
+    baseline = [] if args.no_baseline else evaluate_baseline(recognizer, queries, args.k)
+
+    def table(keep) -> str:  # type: ignore[no-untyped-def]
+        results: dict = {}
+        for method, outcomes in (("verified", verified), ("baseline", baseline)):
+            for group, members in by_group([o for o in outcomes if keep(o.query)]).items():
+                results.setdefault(group, {})[method] = summarise(members, args.k)
+        return format_table(results, args.k)
+
+    print(table(lambda query: True))
+    if fitted_on is not None:
+        print("\nheld out from calibration only:")
+        print(table(lambda query: not fitted_on(query)))
