@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def test_with_the_discogs_prior_a_better_grade_never_lowers_the_price(
 
 
 def _assert_never_lower(quotes: list[object]) -> None:
-    for worse, better in zip(quotes, quotes[1:], strict=False):
+    for worse, better in itertools.pairwise(quotes):
         assert worse is not None and better is not None
         assert better.suggested >= worse.suggested
         assert better.low >= worse.low

@@ -12,8 +12,10 @@ listing's own features (grades, shipping, title hints, lots):
 Three bagged quantile boosters (P25, P50, P75) give the suggested price and its range, and the
 range is widened by a conformal margin measured out of fold, so that it holds about half of
 the true prices. Every booster is constrained to rise with the sleeve and record grades (and
-the grade prior) and the stacked ridge never sees grades, so a better grade never lowers a
-price.
+the grade prior) and the stacked ridge never sees grades. The constraint shapes the trees, but
+scikit-learn then resets quantile leaves to the residuals' quantile, which can dent it by a
+few cents; the pricer therefore takes a running maximum over grades (`regression.py`), so a
+better grade never lowers a quote.
 
 Signals that come from other listings always leave out the listing's own group (the same item
 seen twice), while fitting and predicting alike, so no booster learns from its own target.
@@ -123,7 +125,9 @@ class AlbumPriceModel(BaseEstimator, RegressorMixin):
 
     def predict_quantiles(self, X: pd.DataFrame) -> np.ndarray:
         """P25, P50, P75 of log price per listing (columns in that order, never crossing)."""
-        design = self._design(X)
+        return self._quantiles_from_design(self._design(X))
+
+    def _quantiles_from_design(self, design: pd.DataFrame) -> np.ndarray:
         album_median = design["album_median"].to_numpy()
         with one_thread():
             residuals = np.column_stack([
@@ -131,10 +135,32 @@ class AlbumPriceModel(BaseEstimator, RegressorMixin):
                 for quantile in QUANTILES
             ])
         # Min, median and max of functions that rise with a grade rise with it too, and so do
-        # the range's ends after a constant margin: sorting keeps every column monotone.
+        # the range's ends after a constant margin: sorting never breaks monotonicity.
         low, middle, high = np.sort(residuals, axis=1).T
         low, high = np.minimum(low - self.margin_, middle), np.maximum(high + self.margin_, middle)
         return np.column_stack([low, middle, high]) + album_median[:, None]
+
+    def predict_with_grades(
+        self, X: pd.DataFrame, grades: list[tuple[float | None, float | None]]
+    ) -> np.ndarray:
+        """P25, P50, P75 of every listing re-graded as each (sleeve, record) pair; None keeps
+        the listing's own grade. Shape: (pairs, listings, 3)."""
+        design = self._design(X)
+        variants = []
+        for sleeve, record in grades:
+            variant = design.copy()
+            if sleeve is not None:
+                variant["sleeve_rank"] = sleeve
+            if record is not None:
+                variant["record_rank"] = record
+            if self.grade_prior is not None:
+                variant["grade_prior"] = self.grade_prior.effect(
+                    variant["sleeve_rank"], variant["record_rank"]
+                )
+            variants.append(variant)
+        stacked = pd.concat(variants, ignore_index=True)
+        quantiles = self._quantiles_from_design(stacked)
+        return quantiles.reshape(len(grades), len(X), len(QUANTILES))
 
     def extra_features(self) -> list[str]:
         """Inputs the model derives itself, beyond the listing's own features."""

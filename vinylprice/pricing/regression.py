@@ -12,7 +12,7 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from vinylprice.pricing.features import (
     load_listings,
     price_in_base,
 )
+from vinylprice.pricing.grade_prior import GRADE_GRID as GRADE_STEPS
 from vinylprice.pricing.grade_prior import GradePrior
 from vinylprice.pricing.grades import grade_label, parse_grade
 from vinylprice.pricing.model import (
@@ -108,6 +109,7 @@ class RegressionPricer:
         self.metadata = metadata
         self._sales: SalesData | None = None
         self._by_album: dict[int, np.ndarray] = {}
+        self._surfaces: dict[int, GradeSurface] = {}
 
     @classmethod
     def train(
@@ -127,7 +129,7 @@ class RegressionPricer:
         model = default_model(grade_prior).fit(sales.inputs, sales.log_price)
         metadata = {
             "format": FORMAT_VERSION,
-            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "training_data_version": sales.version,
             "sold_listings": len(sales.log_price),
             "albums": int(sales.inputs[ALBUM_COLUMN].nunique()),
@@ -193,16 +195,9 @@ class RegressionPricer:
             return None
 
         sleeve, record = parse_grade(sleeve_grade), parse_grade(record_grade)
-        comparables = self._sales.inputs.iloc[positions]
-        varied = comparables.copy()
-        if sleeve is not None:
-            varied["sleeve_rank"] = sleeve
-        if record is not None:
-            varied["record_rank"] = record
-        quantiles = np.exp(self.model.predict_quantiles(varied))
-        low, suggested, high = (self._display(value) for value in np.median(quantiles, axis=0))
-
-        closest = self._closest(positions, sleeve, record, float(np.median(quantiles[:, 1])))
+        quantiles = self._surface(album_id).quote(sleeve, record)
+        low, suggested, high = (self._display(value) for value in quantiles)
+        closest = self._closest(positions, sleeve, record, float(np.log(quantiles[1])))
         return Price(
             suggested=suggested,
             low=low,
@@ -218,12 +213,20 @@ class RegressionPricer:
 
     def _use_sales(self, sales: SalesData) -> None:
         self._sales = sales
+        self._surfaces = {}
         comparable = sales.inputs[COMPARABLE_COLUMN].to_numpy(dtype=bool)
         albums = sales.inputs[ALBUM_COLUMN].to_numpy()
         self._by_album = {
             int(album): np.flatnonzero(comparable & (albums == album))
             for album in np.unique(albums[comparable])
         }
+
+    def _surface(self, album_id: int) -> GradeSurface:
+        if album_id not in self._surfaces:
+            assert self._sales is not None
+            comparables = self._sales.inputs.iloc[self._by_album[album_id]]
+            self._surfaces[album_id] = GradeSurface.compute(self.model, comparables)
+        return self._surfaces[album_id]
 
     def _closest(self, positions: np.ndarray, sleeve: float | None, record: float | None,
                  suggested_log: float) -> tuple[Comparable, ...]:
@@ -253,6 +256,53 @@ class RegressionPricer:
 
     def _display(self, base_amount: float) -> float:
         return round(self.rates.from_base(float(base_amount), self.currency), 2)
+
+
+class GradeSurface:
+    """An album's quotes for every grade pair, made non-decreasing in each grade.
+
+    A quote is the median, over the album's comparables re-graded as asked, of the model's
+    P25, P50 and P75. Computed for every sleeve and record grade on the half-step scale (and
+    for 'keep each sale's own grade' on either side), a running maximum along each grade then
+    guarantees that a better grade never quotes lower.
+    """
+
+    def __init__(self, both: np.ndarray, sleeve_only: np.ndarray, record_only: np.ndarray,
+                 typical: np.ndarray) -> None:
+        self.both, self.sleeve_only, self.record_only = both, sleeve_only, record_only
+        self.typical = typical
+
+    @classmethod
+    def compute(cls, model: AlbumPriceModel, comparables: pd.DataFrame) -> GradeSurface:
+        """Price `comparables` in every grade pair with `model` (one batched prediction)."""
+        steps = len(GRADE_STEPS)
+        pairs: list[tuple[float | None, float | None]] = [
+            (float(sleeve), float(record)) for sleeve in GRADE_STEPS for record in GRADE_STEPS
+        ]
+        pairs += [(float(sleeve), None) for sleeve in GRADE_STEPS]
+        pairs += [(None, float(record)) for record in GRADE_STEPS]
+        pairs.append((None, None))
+        medians = np.median(np.exp(model.predict_with_grades(comparables, pairs)), axis=1)
+
+        both = medians[: steps * steps].reshape(steps, steps, 3)
+        both = np.maximum.accumulate(np.maximum.accumulate(both, axis=0), axis=1)
+        sleeve_only = np.maximum.accumulate(medians[steps * steps : steps * steps + steps], axis=0)
+        record_only = np.maximum.accumulate(medians[steps * steps + steps : -1], axis=0)
+        return cls(both, sleeve_only, record_only, medians[-1])
+
+    def quote(self, sleeve: float | None, record: float | None) -> np.ndarray:
+        """(P25, P50, P75) in the base currency for the grades; None keeps the sales' own."""
+        if sleeve is not None and record is not None:
+            return self.both[_step(sleeve), _step(record)]
+        if sleeve is not None:
+            return self.sleeve_only[_step(sleeve)]
+        if record is not None:
+            return self.record_only[_step(record)]
+        return self.typical
+
+
+def _step(rank: float) -> int:
+    return int(np.clip(round((rank - GRADE_STEPS[0]) * 2), 0, len(GRADE_STEPS) - 1))
 
 
 def fit_grade_prior(database: Database, rates: Rates) -> GradePrior | None:
