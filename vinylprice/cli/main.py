@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "vinylprice.cli.finetune",
     "vinylprice.cli.admin",
     "vinylprice.cli.evaluate",
+    "vinylprice.cli.pricing",
 ]
 
 
