@@ -63,11 +63,27 @@ class Locator:
             if not best_area <= hull_area <= self.max_jacket_area * area:
                 continue
             outline = cv2.approxPolyDP(hull, 0.03 * cv2.arcLength(hull, True), True)
-            if len(outline) == 4 and cv2.isContourConvex(outline):
+            if len(outline) == 4 and cv2.isContourConvex(outline) and _jacket_like(outline):
                 best, best_area = outline.reshape(4, 2), hull_area
         if best is None:
             return None
         return order_corners(best.astype(np.float32) / scale)
+
+
+def _jacket_like(outline: np.ndarray, max_skew_degrees: float = 45.0,
+                 max_side_ratio: float = 2.5) -> bool:
+    """A rectangle seen at a moderate angle: no corner far from square, opposite sides alike."""
+    corners = outline.reshape(4, 2).astype(np.float64)
+    edges = np.roll(corners, -1, axis=0) - corners
+    lengths = np.linalg.norm(edges, axis=1)
+    if lengths.min() <= 1.0:
+        return False
+    cosines = -(edges * np.roll(edges, 1, axis=0)).sum(axis=1) / (lengths * np.roll(lengths, 1))
+    angles = np.degrees(np.arccos(np.clip(cosines, -1.0, 1.0)))
+    if np.any(np.abs(angles - 90.0) > max_skew_degrees):
+        return False
+    ratios = [max(lengths[i], lengths[i + 2]) / min(lengths[i], lengths[i + 2]) for i in (0, 1)]
+    return max(ratios) <= max_side_ratio
 
 
 def _edges(gray: np.ndarray) -> np.ndarray:
