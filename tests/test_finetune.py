@@ -145,7 +145,8 @@ def test_training_logs_a_loss_per_epoch_and_saves_a_loadable_head(
     assert head_embedder.fingerprint == (f"{head_embedder.backbone_fingerprint}+head:tiny:"
                                          f"{manifest['head_digest']}")
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(vectors, report.trainer.transform(features), atol=1e-5)
+    # The trainer sees features stored as float16; the product runs float32 end to end.
+    np.testing.assert_allclose(vectors, report.trainer.transform(features), atol=1e-3)
 
 
 def test_same_seed_gives_the_same_head_and_resuming_continues_the_same_run(

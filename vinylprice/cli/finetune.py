@@ -25,9 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           "(repeatable)")
     finetune.add_argument("--no-catalogue", action="store_true",
                           help="learn only the --folder covers, not the catalogue's albums")
-    finetune.add_argument("--epochs", type=int, help="training epochs (default 30)")
+    finetune.add_argument("--epochs", type=int, help="training epochs (default 10)")
     finetune.add_argument("--augmented-views", type=int, metavar="N",
-                          help="photo-like views made of each album (default 2)")
+                          help="photo-like views made of each album (default 1)")
     finetune.add_argument("--head", choices=HEADS,
                           help="pooling of the head: learned attention (default) or average")
     finetune.add_argument("--mining", choices=MINING, help="triplet mining (default batch_hard)")
