@@ -265,7 +265,7 @@ class ThresholdCalibrator:
 
     safety: float = 0.75
     margin: float = 1.5
-    inlier_levels: Sequence[int] = tuple(range(8, 41))
+    inlier_levels: Sequence[int] = tuple(range(6, 101))
     coverage_levels: Sequence[float] = tuple(np.round(np.arange(0.05, 0.51, 0.025), 3))
     thresholds_: Thresholds | None = None
     accepted_: float = 0.0
