@@ -3,7 +3,8 @@
 A quote prices the album's comparable sales again with the asked grades put in their place
 (grades not given keep each sale's own), and takes the median of those predictions: the price
 of a copy like the ones that sold, in the condition asked for. Without grades that is a
-typical copy of the album's sales.
+typical copy of the album's sales. Quotes for every grade pair are computed at once per album
+and made non-decreasing in each grade (`GradeSurface`).
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ from vinylprice.pricing.features import (
     load_listings,
     price_in_base,
 )
-from vinylprice.pricing.grade_prior import GRADE_GRID as GRADE_STEPS
-from vinylprice.pricing.grade_prior import GradePrior
+from vinylprice.pricing.grade_prior import GRADE_GRID, GradePrior
 from vinylprice.pricing.grades import grade_label, parse_grade
 from vinylprice.pricing.model import (
     ALBUM_COLUMN,
@@ -275,12 +275,12 @@ class GradeSurface:
     @classmethod
     def compute(cls, model: AlbumPriceModel, comparables: pd.DataFrame) -> GradeSurface:
         """Price `comparables` in every grade pair with `model` (one batched prediction)."""
-        steps = len(GRADE_STEPS)
+        steps = len(GRADE_GRID)
         pairs: list[tuple[float | None, float | None]] = [
-            (float(sleeve), float(record)) for sleeve in GRADE_STEPS for record in GRADE_STEPS
+            (float(sleeve), float(record)) for sleeve in GRADE_GRID for record in GRADE_GRID
         ]
-        pairs += [(float(sleeve), None) for sleeve in GRADE_STEPS]
-        pairs += [(None, float(record)) for record in GRADE_STEPS]
+        pairs += [(float(sleeve), None) for sleeve in GRADE_GRID]
+        pairs += [(None, float(record)) for record in GRADE_GRID]
         pairs.append((None, None))
         medians = np.median(np.exp(model.predict_with_grades(comparables, pairs)), axis=1)
 
@@ -302,7 +302,7 @@ class GradeSurface:
 
 
 def _step(rank: float) -> int:
-    return int(np.clip(round((rank - GRADE_STEPS[0]) * 2), 0, len(GRADE_STEPS) - 1))
+    return int(np.clip(round((rank - GRADE_GRID[0]) * 2), 0, len(GRADE_GRID) - 1))
 
 
 def fit_grade_prior(database: Database, rates: Rates) -> GradePrior | None:
