@@ -124,7 +124,8 @@ def test_every_query_is_recorded_with_its_photo_and_a_hashed_user(
     assert row.build_id == recognizer.build_id
     assert "load" in row.timings_ms
     assert candidates == len(answer.candidates)
-    assert error_row.decision == "error" and error_row.photo_path is None
+    assert error_row.decision == "error"
+    assert Path(error_row.photo_path).read_bytes() == b"not an image at all"
 
 
 def test_reprice_prices_the_stored_answer_and_records_the_grades(
