@@ -113,10 +113,19 @@ def test_non_images_are_refused(payload: bytes) -> None:
 
 
 def test_decompression_bomb_is_refused() -> None:
-    huge = encode(Image.new("L", (12_000, 12_000)), "PNG", optimize=True)
+    huge = encode(Image.new("L", (14_000, 14_000)), "PNG", optimize=True)
 
     with pytest.raises(ImageError, match="too large"):
-        load_image(huge, max_pixels=40_000_000)
+        load_image(huge)
+
+
+def test_large_phone_photo_is_decoded_at_a_reduced_scale() -> None:
+    photo = encode(gradient(size=(8000, 6000)), "JPEG", quality=70)
+
+    image = load_image(photo)
+
+    assert image.mode == "RGB"
+    assert 2048 <= min(image.size) and max(image.size) < 8000
 
 
 def test_oversize_file_is_refused_before_decoding() -> None:

@@ -222,3 +222,26 @@ def test_sold_date_formats() -> None:
 )
 def test_lot_size(title: str, size: int) -> None:
     assert lot_size(title) == size
+
+
+def test_manifests_without_ids_do_not_overwrite_each_other(database: Database,
+                                                           tmp_path: Path) -> None:
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("image_file,artist,title,price\n,A,Album A,10\n,A,Album A,12\n")
+    second.write_text("image_file,artist,title,price\n,B,Album B,30\n,B,Album B,31\n")
+
+    ingest_file(database, first, tmp_path / "refs")
+    ingest_file(database, second, tmp_path / "refs")
+    ingest_file(database, second, tmp_path / "refs")
+
+    assert count(database) == 4
+    assert count(database, model=Album) == 2
+
+
+def test_impossible_prices_are_dropped(database: Database, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("image_file,artist,title,price\n,A,B,1e309\n,A,B,-5\n,A,B,abc\n")
+
+    ingest_file(database, manifest, tmp_path / "refs")
+
+    assert count(database, Listing.price.is_not(None)) == 0

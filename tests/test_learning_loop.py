@@ -45,10 +45,17 @@ SMVS_COVER = "048.jpg"
 
 
 def copy_home(settings: Settings, target: Path) -> Settings:
-    """A private copy of a session-wide data home, so a test may change it freely."""
+    """A private copy of a session-wide data home with an empty query log, so a test may
+    change it freely and count what it recorded whatever ran before it."""
     shutil.copytree(settings.home, target)
-    return Settings(home=target, weights=settings.weights, backbone=settings.backbone,
+    copy = Settings(home=target, weights=settings.weights, backbone=settings.backbone,
                     _env_file=None)
+    database = open_database(copy.resolved_database_url)
+    with database.session() as session:
+        for table in ("feedback", "query_candidates", "queries"):
+            session.execute(text(f"DELETE FROM {table}"))
+    database.dispose()
+    return copy
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MIN_SIDE = 32
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_PIXELS = 150_000_000
+DECODE_SIDE = 2048
 
 
 class ImageError(ValueError):
@@ -56,7 +57,8 @@ def load_image(
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # The pixel limit below is ours; Pillow's own bomb error stays as a backstop.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > max_pixels:
@@ -64,6 +66,9 @@ def load_image(
                     f"The image is too large ({width}×{height} pixels); "
                     f"the limit is {max_pixels // 1_000_000} megapixels."
                 )
+            if image.format == "JPEG":
+                # Decode big phone photos at a reduced scale straight from the JPEG data.
+                image.draft("RGB", (DECODE_SIDE, DECODE_SIDE))
             image.load()
     except ImageError:
         raise

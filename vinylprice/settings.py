@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     )
     currency_rates_date: str = Field("2024-05-10", description="Date the rates table is from.")
     max_photo_bytes: int = Field(20 * 1024 * 1024, ge=1)
-    max_photo_pixels: int = Field(40_000_000, ge=1)
+    max_photo_pixels: int = Field(150_000_000, ge=1)
     log_level: str = "INFO"
 
     telegram_bot_token: SecretStr | None = Field(None, validation_alias="TELEGRAM_BOT_TOKEN")
@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     bot_workers: int = Field(2, ge=1, description="Threads the bot runs recognition on.")
     bot_webhook_url: str | None = Field(None, description="Public HTTPS URL; unset = polling.")
     bot_webhook_port: int = Field(8443, ge=1, le=65535, description="Port the webhook serves.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        # Stored image paths must not depend on the folder a command was started from.
+        return value.expanduser().resolve()
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -264,7 +264,7 @@ def read_manifest(path: Path) -> list[ListingRecord]:
         if not title:
             raise IngestError(f"{path}, line {number}: the title is empty")
         image_file = _text(row.get("image_file"))
-        external_id = _text(row.get("external_id")) or image_file or f"line-{number}"
+        external_id = _text(row.get("external_id")) or _row_key(row)
         records.append(
             ListingRecord(
                 source=_text(row.get("source")) or "manifest",
@@ -467,6 +467,13 @@ def _image_file_from_url(url: str | None) -> str | None:
     return f"{parts[-2]}_{parts[-1]}" if len(parts) >= 2 else None
 
 
+def _row_key(row: dict[str, Any]) -> str:
+    # Without an id, a manifest row is known by its content: the same row ingested again
+    # updates itself, and rows of different files never overwrite each other.
+    content = "|".join(str(_text(row.get(name)) or "") for name in sorted(row))
+    return "row-" + hashlib.sha256(content.encode()).hexdigest()[:20]
+
+
 def _strip_vinyl(keyword: str) -> str:
     words = keyword.split()
     while words and words[-1].lower() in {"vinyl", "lp", "record"}:
@@ -493,4 +500,4 @@ def _number(value: object) -> float | None:
         number = float(text.replace(",", "").lstrip("$"))
     except ValueError:
         return None
-    return None if math.isnan(number) else number
+    return number if math.isfinite(number) and number >= 0 else None

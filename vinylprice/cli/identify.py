@@ -7,6 +7,7 @@ import json
 
 from vinylprice.answer import Answer
 from vinylprice.cli.main import CommandError
+from vinylprice.pricing.grades import parse_grade
 from vinylprice.settings import Settings
 
 DECISION_WORDS = {
@@ -34,6 +35,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.top < 1:
         raise CommandError("--top must be at least 1")
+    for option, grade in (("--sleeve", args.sleeve), ("--record", args.record)):
+        if grade is not None and parse_grade(grade) is None:
+            raise CommandError(
+                f"{option} {grade!r} is not a grade; use one of M, NM, EX, VG+, VG, G+, G, F, P "
+                "(or spelled out, e.g. 'Very Good Plus')"
+            )
     try:
         recognizer = Recognizer.from_settings(settings)
     except (BuildError, EmbedderError) as error:

@@ -8,6 +8,9 @@ import importlib
 import logging
 import sys
 
+from pydantic import ValidationError
+from sqlalchemy.exc import ArgumentError, OperationalError
+
 from vinylprice import __version__
 from vinylprice.settings import Settings
 from vinylprice.store.schema import SchemaError
@@ -39,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(f"vinylprice: invalid setting: {_settings_problems(error)}", file=sys.stderr)
+        return 2
+
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else getattr(args, "log_level", logging.WARNING),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -54,6 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     except (CommandError, SchemaError) as error:
         print(f"vinylprice {args.command}: {error}", file=sys.stderr)
         return 2
+    except (ArgumentError, OperationalError, ModuleNotFoundError) as error:
+        print(f"vinylprice {args.command}: cannot open the database "
+              f"(VINYLPRICE_DATABASE_URL): {str(error).splitlines()[0]}", file=sys.stderr)
+        return 2
+
+
+def _settings_problems(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        name = "VINYLPRICE_" + "_".join(str(part) for part in item["loc"]).upper()
+        problems.append(f"{name}: {item['msg']}")
+    return "; ".join(problems)
 
 
 class CommandError(Exception):
