@@ -235,3 +235,27 @@ def test_bad_settings_are_refused_with_the_expected_values() -> None:
         FinetuneConfig(mining="random")
     with pytest.raises(ValueError, match="epochs"):
         FinetuneConfig(epochs=0)
+
+
+def test_the_command_trains_and_saves_a_named_head(
+    covers: Path, small_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vinylprice.cli.main import main
+
+    monkeypatch.setenv("VINYLPRICE_HOME", str(tmp_path))
+    monkeypatch.setenv("VINYLPRICE_BACKBONE", "mobilenet_0.25")
+    monkeypatch.setenv("VINYLPRICE_WEIGHTS", str(small_weights))
+    monkeypatch.delenv("VINYLPRICE_EMBEDDING_HEAD", raising=False)
+
+    code = main(["finetune", "--no-catalogue", "--folder", str(covers), "--epochs", "1",
+                 "--dimension", "8", "--name", "cli", "--no-progress"])
+    printed = capsys.readouterr().out
+    missing = main(["finetune", "--no-catalogue", "--folder", str(tmp_path / "none")])
+
+    assert code == 0
+    assert "embedding head cli: 10 albums" in printed
+    assert "VINYLPRICE_EMBEDDING_HEAD=cli" in printed
+    assert (tmp_path / "models" / "cli" / "head.keras").is_file()
+    assert missing == 2
+    assert "Cover folder not found" in capsys.readouterr().err

@@ -198,8 +198,7 @@ class ViewExtractor:
         self.clutter_paths = sorted(str(path) for path in clutter)
         self._augmenter: PhotoAugmenter | None = None
 
-    @property
-    def augmenter(self) -> PhotoAugmenter:
+    def _load_augmenter(self) -> PhotoAugmenter:
         if self._augmenter is None:
             self._augmenter = PhotoAugmenter.with_clutter_files(
                 [Path(path) for path in self.clutter_paths], self.config.clutter_covers,
@@ -233,8 +232,8 @@ class ViewExtractor:
         if cache.is_file():
             return np.load(cache)
         jobs = [(Path(path), CLEAN, None) for path in paths]
-        features, kept = self._run(jobs, tqdm(total=len(jobs), desc=name, unit="img",
-                                              disable=not self.progress))
+        bar = tqdm(total=len(jobs), desc=name, unit="img", disable=not self.progress)
+        features, kept = self._run(jobs, bar, None)
         if len(kept) != len(jobs):
             missing = sorted(set(range(len(jobs))) - set(kept))
             raise ImageError(f"Could not read {len(missing)} images, e.g. {paths[missing[0]]}.")
@@ -253,6 +252,7 @@ class ViewExtractor:
         return plan
 
     def _extract_shard(self, shard: Sequence[TrainingAlbum], bar: tqdm) -> ViewSet:
+        augmenter = self._load_augmenter()
         jobs, owners = [], []
         for position, album in enumerate(shard):
             for source, kind, number in self._plan(album):
@@ -260,7 +260,7 @@ class ViewExtractor:
                                                     number]
                 jobs.append((source, kind, seed))
                 owners.append(position)
-        features, kept = self._run(jobs, bar)
+        features, kept = self._run(jobs, bar, augmenter)
         return ViewSet(
             features=features,
             labels=np.array([owners[i] for i in kept], np.int32),
@@ -269,12 +269,13 @@ class ViewExtractor:
             keys=[album.key for album in shard],
         )
 
-    def _run(self, jobs: Sequence[tuple[Path, int, list | None]],
-             bar: tqdm) -> tuple[np.ndarray, list[int]]:
+    def _run(self, jobs: Sequence[tuple[Path, int, list | None]], bar: tqdm,
+             augmenter: PhotoAugmenter | None) -> tuple[np.ndarray, list[int]]:
         outputs, kept, batch, batch_positions = [], [], [], []
         batch_size = self.config.extract_batch
         with ThreadPoolExecutor(self.workers) as pool:
-            for position, array in enumerate(pool.map(self._view, jobs)):
+            views = pool.map(lambda job: self._view(job, augmenter), jobs)
+            for position, array in enumerate(views):
                 bar.update(1)
                 if array is None:
                     continue
@@ -291,7 +292,8 @@ class ViewExtractor:
             return np.zeros((0, *self.feature_shape), np.float16), []
         return np.concatenate(outputs), kept
 
-    def _view(self, job: tuple[Path, int, list | None]) -> np.ndarray | None:
+    def _view(self, job: tuple[Path, int, list | None],
+              augmenter: PhotoAugmenter | None) -> np.ndarray | None:
         source, kind, seed = job
         try:
             image = load_image(source)
@@ -300,7 +302,7 @@ class ViewExtractor:
             return None
         if kind == AUGMENTED:
             rng = np.random.default_rng(seed)
-            image = Image.fromarray(self.augmenter(np.asarray(image), rng, exclude=str(source)))
+            image = Image.fromarray(augmenter(np.asarray(image), rng, exclude=str(source)))
         return self.embedder.prepare(image)
 
     def _identity(self) -> list:
@@ -311,8 +313,8 @@ class ViewExtractor:
         config = self.config
         return _digest([
             self._identity(), config.seed, config.augmented_views, config.max_references,
-            config.extract_batch,
-            config.max_photos, config.clutter_covers, dataclasses.asdict(config.augment),
+            config.extract_batch, config.max_photos, config.clutter_covers,
+            dataclasses.asdict(config.augment),
             _digest(self.clutter_paths),
             [[album.key, [_file_identity(path) for path in album.references + album.photos]]
              for album in shard],
@@ -480,7 +482,7 @@ class HeadTrainer:
         signature = [tf.TensorSpec([None, *model.input_shape[1:]], tf.float16),
                      tf.TensorSpec([None], tf.int32)]
 
-        @tf.function(input_signature=signature, reduce_retracing=True)
+        @tf.function(input_signature=signature, reduce_retracing=True, autograph=False)
         def step(features: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
             with tf.GradientTape() as tape:
                 # training=False keeps batch-norm statistics of a tuned backbone tail fixed.
@@ -498,7 +500,7 @@ class HeadTrainer:
         model = self.model
         signature = [tf.TensorSpec([None, *model.input_shape[1:]], tf.float16)]
 
-        @tf.function(input_signature=signature, reduce_retracing=True)
+        @tf.function(input_signature=signature, reduce_retracing=True, autograph=False)
         def forward(features: tf.Tensor) -> tf.Tensor:
             return model(tf.cast(features, tf.float32), training=False)
 
