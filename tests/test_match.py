@@ -91,10 +91,13 @@ def test_the_shortlist_puts_voted_rows_first_then_nearest_by_cosine(
     assert np.all(np.diff(shortlist.votes[shortlist.by_votes]) <= 0)
 
 
+DEFAULTS = Thresholds()
+
+
 def ranked(title: str, inliers: int, coverage: float,
-           thresholds: Thresholds = Thresholds()) -> RankedAlbum:
+           thresholds: Thresholds = DEFAULTS) -> RankedAlbum:
     verification = Verification(inliers, inliers * 2, coverage)
-    return RankedAlbum(Album(hash(title) % 1000, "Artist", title), 0, "ref.jpg", verification,
+    return RankedAlbum(Album(ord(title), "Artist", title), 0, "ref.jpg", verification,
                        thresholds.strength(verification), thresholds.confidence(verification),
                        votes=1.0, cosine=0.5)
 

@@ -24,7 +24,7 @@ def outcome(truth: int | None, ranked: list[int], album: int | None, ms: float,
             shortlist: list[int] | None = None) -> Outcome:
     query = Query(Path(f"{truth}.jpg"), "Phone", truth)
     return Outcome(query, ranked, "matched" if album else "unsure", album, ms / 1000,
-                   {"merged": shortlist if shortlist is not None else ranked})
+                   ms / 2000, {"merged": shortlist if shortlist is not None else ranked})
 
 
 def test_calibration_accepts_the_most_true_matches_that_keep_impostors_away() -> None:
@@ -73,6 +73,7 @@ def test_figures_follow_their_definitions() -> None:
     assert metrics.matched_wrong == pytest.approx(1 / 3)
     assert metrics.left_out_confident == pytest.approx(0.5)
     assert metrics.p50_ms == pytest.approx(300)
+    assert metrics.cpu_p95_ms == pytest.approx(240)
     table = format_table({"Phone": {"verified": metrics}}, k=2)
     assert "shortlist recall@2 (merged)" in table and "Phone verified" in table
 

@@ -107,12 +107,15 @@ def test_a_known_perspective_warp_is_recovered(
     warp = cv2.getPerspectiveTransform(outline, seen_at)
     references, index = catalogue
 
-    verification = verify_against(references, index, int(COVER) - 1,
-                                  QUERY_EXTRACTOR.extract(warped_onto_canvas(cover, warp)))
+    photo = QUERY_EXTRACTOR.extract(warped_onto_canvas(cover, warp))
+
+    verification = verify_against(references, index, int(COVER) - 1, photo)
 
     assert verification.inliers >= 50
     assert verification.coverage >= 0.45
-    back = cv2.perspectiveTransform(seen_at[None], verification.homography)[0]
+    # Keypoints are in the pixels of the image as scaled for extraction.
+    scale = photo.size[0] / 640
+    back = cv2.perspectiveTransform(seen_at[None] * scale, verification.homography)[0]
     assert np.abs(back - outline).max() < 0.02 * max(width, height)
 
 

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,6 +48,7 @@ class Recognizer:
         self.embedder = embedder
         self.thresholds = thresholds or Thresholds()
         self.locator = Locator()
+        self._extractors = ThreadPoolExecutor(settings.bot_workers, "local-features")
         self._pricer = pricer
         self._lock = threading.RLock()
         self._reload_lock = threading.Lock()
@@ -128,10 +130,12 @@ class Recognizer:
             regions = self.locator.locate(image)
 
         with _timed(timings, "embed"):
+            # The photo's local features are extracted on another thread while the CNN runs.
+            extracting = self._extractors.submit(matcher.features, image)
             vectors = self.embedder.embed([region.image for region in regions])
 
         with _timed(timings, "features"):
-            features = matcher.features(image)
+            features = extracting.result()
 
         with _timed(timings, "shortlist"):
             shortlist = matcher.shortlist(vectors, features, self.settings.shortlist_k)

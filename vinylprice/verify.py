@@ -33,12 +33,12 @@ from pathlib import Path
 # 2.8 s for 6,000 descriptors). Read once, when the OpenMP runtime loads with faiss.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import cv2  # noqa: E402
-import faiss  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import cv2
+import faiss
+import numpy as np
+from PIL import Image
 
-from vinylprice.search import BuildError  # noqa: E402
+from vinylprice.search import BuildError
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,8 @@ class LocalFeatures:
 class FeatureExtractor:
     """SIFT on a grayscale copy scaled down to at most `max_side` pixels, strongest first."""
 
-    max_side: int = 640
-    max_features: int = 1000
+    max_side: int = 512
+    max_features: int = 800
 
     def extract(self, image: Image.Image) -> LocalFeatures:
         """The image's strongest `max_features` SIFT keypoints (none for a featureless image)."""
@@ -98,7 +98,7 @@ class FeatureExtractor:
 
 
 REFERENCE_EXTRACTOR = FeatureExtractor(max_side=512, max_features=500)
-QUERY_EXTRACTOR = FeatureExtractor(max_side=640, max_features=1000)
+QUERY_EXTRACTOR = FeatureExtractor(max_side=512, max_features=800)
 
 
 def empty_features(size: tuple[int, int] = (0, 0)) -> LocalFeatures:
@@ -185,7 +185,7 @@ class DescriptorIndex:
     only which descriptors are found is approximate, never their similarity.
     """
 
-    def __init__(self, references: ReferenceFeatures, neighbours: int = 8, probes: int = 8,
+    def __init__(self, references: ReferenceFeatures, neighbours: int = 8, probes: int = 6,
                  index: faiss.Index | None = None) -> None:
         self.references = references
         self.neighbours = neighbours

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -102,7 +103,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         started = time.perf_counter()
         _report(recognizer, queries, args, calibration_half if args.calibrate else None)
-        print(f"evaluated {len(queries)} photos in {time.perf_counter() - started:.0f} s")
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(f"evaluated {len(queries)} photos in {time.perf_counter() - started:.0f} s; "
+              f"machine load average {load} on {os.cpu_count()} CPUs")
     except (EmbedderError, FileNotFoundError, ValueError) as error:
         raise CommandError(str(error)) from error
     finally:
