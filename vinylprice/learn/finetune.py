@@ -163,6 +163,7 @@ class ViewSet:
 
     @classmethod
     def concatenate(cls, parts: Sequence[ViewSet], feature_shape: tuple[int, ...]) -> ViewSet:
+        """One set from shards, with album labels renumbered to stay distinct."""
         keys, labels = [], []
         for part in parts:
             labels.append(part.labels + len(keys))
@@ -402,6 +403,8 @@ def _backbone_tail(embedder: Embedder, split_layer: str) -> object:
 
 @dataclass
 class EpochLog:
+    """One epoch's mean triplet loss, held-out recall@1 and duration."""
+
     epoch: int
     loss: float
     validation_recall_at_1: float | None
@@ -558,6 +561,8 @@ class HeadTrainer:
 
 @dataclass
 class FinetuneReport:
+    """What a fine-tuning run made: the saved head, its data and its training history."""
+
     version: str
     path: Path
     albums: int
