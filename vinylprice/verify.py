@@ -240,14 +240,25 @@ class DescriptorIndex:
         loaded._set_probes()
         return loaded
 
-    def search(self, descriptors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(similarities, ids), each (len(descriptors), k), exact, best first; ids -1 = none."""
-        k = min(self.neighbours, len(self.references.descriptors))
+    def search(self, descriptors: np.ndarray,
+               excluded_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(similarities, ids), each (len(descriptors), k), exact, best first; ids -1 = none.
+
+        Descriptors of `excluded_rows` are passed over as if those references were not in
+        the catalogue (evaluation uses this to hide a photo's own cover).
+        """
+        total = len(self.references.descriptors)
+        k = min(self.neighbours, total)
         if self.index is None or len(descriptors) == 0 or k == 0:
             return np.zeros((len(descriptors), 0), np.float32), np.zeros((len(descriptors), 0),
                                                                          np.int64)
         queries = root_sift(descriptors)
-        _, ids = _search_single_threaded(self.index, queries, k)
+        if excluded_rows is None or len(excluded_rows) == 0:
+            _, ids = _search_single_threaded(self.index, queries, k)
+        else:
+            _, ids = _search_single_threaded(self.index, queries, min(total, 2 * k))
+            ids = _first_kept(ids, np.isin(self.references.owners[np.maximum(ids, 0)],
+                                           excluded_rows), k)
 
         found = ids >= 0
         rows = np.flatnonzero(found.ravel())
@@ -262,6 +273,15 @@ class DescriptorIndex:
     def _set_probes(self) -> None:
         if self.index is not None and not isinstance(self.index, faiss.IndexFlat):
             faiss.extract_index_ivf(self.index).nprobe = self.probes
+
+
+def _first_kept(ids: np.ndarray, dropped: np.ndarray, k: int) -> np.ndarray:
+    """The first `k` ids of each row that are not dropped, in order, padded with -1."""
+    dropped = dropped | (ids < 0)
+    order = np.argsort(dropped, axis=1, kind="stable")
+    kept = np.where(np.take_along_axis(dropped, order, axis=1), -1,
+                    np.take_along_axis(ids, order, axis=1))
+    return kept[:, :k]
 
 
 def _list_count(total: int) -> int:
