@@ -14,7 +14,7 @@ import logging
 import random
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -404,6 +404,17 @@ def by_group(outcomes: Sequence[Outcome]) -> dict[str, list[Outcome]]:
     for outcome in outcomes:
         groups.setdefault(outcome.query.group, []).append(outcome)
     return groups
+
+
+def comparison_table(methods: dict[str, Sequence[Outcome]], k: int,
+                     keep: Callable[[Query], bool] | None = None) -> str:
+    """Every method's figures per group of photos, over the queries `keep` accepts."""
+    results: dict[str, dict[str, GroupMetrics]] = {}
+    for method, outcomes in methods.items():
+        chosen = [o for o in outcomes if keep is None or keep(o.query)]
+        for group, members in by_group(chosen).items():
+            results.setdefault(group, {})[method] = summarise(members, k)
+    return format_table(results, k)
 
 
 def describe_thresholds(thresholds: Thresholds) -> str:

@@ -138,8 +138,10 @@ class Matcher:
         """Load the build's stored local features and descriptor index."""
         folder = build.artifact(FEATURES_FOLDER)
         references = ReferenceFeatures.load(folder)
-        return cls(build, vector_index, references, DescriptorIndex.load(folder, references),
-                   albums, **options)
+        descriptor_index = DescriptorIndex.load(folder, references)
+        log.info("local features loaded: build %s, %d descriptors of %d references",
+                 build.build_id, len(references.descriptors), references.rows)
+        return cls(build, vector_index, references, descriptor_index, albums, **options)
 
     def features(self, image: object) -> LocalFeatures:
         """The photo's local features, extracted as the references' were matched against."""

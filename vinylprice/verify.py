@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -442,8 +443,11 @@ def save_reference_features(features: Sequence[LocalFeatures], folder: Path,
     """Store the references' features and their trained descriptor index in `folder`."""
     references = ReferenceFeatures.from_features(features)
     references.save(folder)
+    started = time.perf_counter()
     index = DescriptorIndex(references).fit()
     index.save(folder)
+    log.info("descriptor index over %d descriptors of %d references built in %.1f s",
+             len(references.descriptors), references.rows, time.perf_counter() - started)
     return {
         "descriptors": len(references.descriptors),
         "extractor": extractor.parameters(),
