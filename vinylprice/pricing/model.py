@@ -129,9 +129,13 @@ class AlbumPriceModel(BaseEstimator, RegressorMixin):
 
     def _quantiles_from_design(self, design: pd.DataFrame) -> np.ndarray:
         album_median = design["album_median"].to_numpy()
+        # Every booster was fitted on the same design, so their column encoders are equal:
+        # encode once and let each booster predict from that.
+        encoded = self.boosters_[QUANTILES[0]][0].named_steps["columns"].transform(design)
         with one_thread():
             residuals = np.column_stack([
-                np.mean([booster.predict(design) for booster in self.boosters_[quantile]], axis=0)
+                np.mean([booster.named_steps["boost"].predict(encoded)
+                         for booster in self.boosters_[quantile]], axis=0)
                 for quantile in QUANTILES
             ])
         # Min, median and max of functions that rise with a grade rise with it too, and so do

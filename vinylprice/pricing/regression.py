@@ -32,7 +32,7 @@ from vinylprice.pricing.features import (
     load_listings,
     price_in_base,
 )
-from vinylprice.pricing.grade_prior import GRADE_GRID, GradePrior
+from vinylprice.pricing.grade_prior import GradePrior
 from vinylprice.pricing.grades import grade_label, parse_grade
 from vinylprice.pricing.model import (
     ALBUM_COLUMN,
@@ -50,8 +50,11 @@ FORMAT_VERSION = 1
 ROUGH_BELOW = 3
 MIN_SALES = 20
 CLOSEST = 3
+MARGINAL_SALES = 40
 # A comparable without a grade is this many grade steps from any asked grade.
 UNKNOWN_GRADE_DISTANCE = 2.0
+# Quotes are made for whole grades, P (1) to M (9); a half step is quoted as the grade below.
+GRADE_STEPS = np.arange(1.0, 10.0)
 
 
 class PricingModelError(RuntimeError):
@@ -224,9 +227,19 @@ class RegressionPricer:
     def _surface(self, album_id: int) -> GradeSurface:
         if album_id not in self._surfaces:
             assert self._sales is not None
-            comparables = self._sales.inputs.iloc[self._by_album[album_id]]
+            comparables = self._sales.inputs.iloc[self._marginal_sample(album_id)]
             self._surfaces[album_id] = GradeSurface.compute(self.model, comparables)
         return self._surfaces[album_id]
+
+    def _marginal_sample(self, album_id: int) -> np.ndarray:
+        # The quote is a median over comparables; beyond a few dozen, an even spread of them
+        # along the price order gives the same median for a fraction of the work.
+        assert self._sales is not None
+        positions = self._by_album[album_id]
+        if len(positions) <= MARGINAL_SALES:
+            return positions
+        by_price = positions[np.argsort(self._sales.log_price[positions], kind="stable")]
+        return by_price[np.linspace(0, len(by_price) - 1, MARGINAL_SALES).round().astype(int)]
 
     def _closest(self, positions: np.ndarray, sleeve: float | None, record: float | None,
                  suggested_log: float) -> tuple[Comparable, ...]:
@@ -262,9 +275,9 @@ class GradeSurface:
     """An album's quotes for every grade pair, made non-decreasing in each grade.
 
     A quote is the median, over the album's comparables re-graded as asked, of the model's
-    P25, P50 and P75. Computed for every sleeve and record grade on the half-step scale (and
-    for 'keep each sale's own grade' on either side), a running maximum along each grade then
-    guarantees that a better grade never quotes lower.
+    P25, P50 and P75. Computed for every pair of whole sleeve and record grades (and for 'keep
+    each sale's own grade' on either side), a running maximum along each grade then guarantees
+    that a better grade never quotes lower.
     """
 
     def __init__(self, both: np.ndarray, sleeve_only: np.ndarray, record_only: np.ndarray,
@@ -275,12 +288,12 @@ class GradeSurface:
     @classmethod
     def compute(cls, model: AlbumPriceModel, comparables: pd.DataFrame) -> GradeSurface:
         """Price `comparables` in every grade pair with `model` (one batched prediction)."""
-        steps = len(GRADE_GRID)
+        steps = len(GRADE_STEPS)
         pairs: list[tuple[float | None, float | None]] = [
-            (float(sleeve), float(record)) for sleeve in GRADE_GRID for record in GRADE_GRID
+            (float(sleeve), float(record)) for sleeve in GRADE_STEPS for record in GRADE_STEPS
         ]
-        pairs += [(float(sleeve), None) for sleeve in GRADE_GRID]
-        pairs += [(None, float(record)) for record in GRADE_GRID]
+        pairs += [(float(sleeve), None) for sleeve in GRADE_STEPS]
+        pairs += [(None, float(record)) for record in GRADE_STEPS]
         pairs.append((None, None))
         medians = np.median(np.exp(model.predict_with_grades(comparables, pairs)), axis=1)
 
@@ -302,7 +315,7 @@ class GradeSurface:
 
 
 def _step(rank: float) -> int:
-    return int(np.clip(round((rank - GRADE_GRID[0]) * 2), 0, len(GRADE_GRID) - 1))
+    return int(np.clip(np.floor(rank) - GRADE_STEPS[0], 0, len(GRADE_STEPS) - 1))
 
 
 def fit_grade_prior(database: Database, rates: Rates) -> GradePrior | None:
