@@ -13,7 +13,7 @@ from PIL import Image
 from vinylprice.answer import Album
 from vinylprice.match import Matcher, RankedAlbum, Thresholds, decide
 from vinylprice.service import Recognizer
-from vinylprice.verify import Verification
+from vinylprice.verify import FEATURES_FOLDER, ReferenceFeatures, Verification
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +71,27 @@ def test_a_cover_the_catalogue_lacks_is_not_in_the_catalogue(recognizer: Recogni
     assert answer.album is None and answer.price is None
     assert answer.candidates and all(c.score < 0.5 for c in answer.candidates)
     assert shown["album"] is None and len(shown["candidates"]) == len(answer.candidates)
+
+
+def test_a_photo_without_keypoints_is_not_in_the_catalogue(recognizer: Recognizer) -> None:
+    blank = Image.new("RGB", (640, 480), (182, 176, 168))
+
+    answer = recognizer.identify(jpeg(blank))
+
+    assert answer.decision == "unknown" and answer.album is None
+    assert answer.candidates, "the CNN's nearest albums are still listed"
+    assert all(c.inliers == 0 and c.score == 0.0 for c in answer.candidates)
+
+
+def test_rebuild_stores_the_reference_features_in_the_build(recognizer: Recognizer) -> None:
+    build = recognizer.build
+    folder = build.artifact(FEATURES_FOLDER)
+
+    references = ReferenceFeatures.load(folder)
+
+    assert references.rows == len(build.entries)
+    assert build.manifest["local_features"]["descriptors"] == len(references.descriptors) > 0
+    assert (folder / "descriptors.faiss").is_file()
 
 
 def test_the_shortlist_puts_voted_rows_first_then_nearest_by_cosine(
