@@ -198,6 +198,7 @@ class CosineRule:
     unsure: float = 0.55
 
     def decide(self, scores: Sequence[float]) -> str:
+        """The decision for candidates' cosines, best first."""
         if not scores:
             return "unknown"
         runner_up = scores[1] if len(scores) > 1 else 0.0
@@ -400,6 +401,7 @@ def _pct(value: float) -> str:
 
 
 def by_group(outcomes: Sequence[Outcome]) -> dict[str, list[Outcome]]:
+    """Outcomes per folder of photos, in order."""
     groups: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         groups.setdefault(outcome.query.group, []).append(outcome)
@@ -418,6 +420,7 @@ def comparison_table(methods: dict[str, Sequence[Outcome]], k: int,
 
 
 def describe_thresholds(thresholds: Thresholds) -> str:
+    """The decision levels in words."""
     return (f"match ≥ {thresholds.match_inliers} inliers and ≥ {thresholds.match_coverage:.3f} "
             f"of the reference covered, {thresholds.margin}× the runner-up; not sure from "
             f"{thresholds.unsure_inliers} inliers")

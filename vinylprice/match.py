@@ -61,10 +61,12 @@ class Thresholds:
     unsure_inliers: int = 7
 
     def strength(self, verification: Verification) -> float:
+        """How far past both match levels a verification is (1.0: exactly at them)."""
         return min(verification.inliers / self.match_inliers,
                    verification.coverage / self.match_coverage)
 
     def confidence(self, verification: Verification) -> float:
+        """1 − 2^−strength, in 0–1."""
         return 1.0 - 0.5 ** self.strength(verification)
 
 
@@ -94,6 +96,7 @@ class RankedAlbum:
     cosine: float | None
 
     def candidate(self) -> Candidate:
+        """The album as the answer lists it."""
         return Candidate(album=self.album, score=self.confidence,
                          reference_image=self.reference_image, cosine=self.cosine,
                          inliers=self.verification.inliers)

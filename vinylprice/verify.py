@@ -95,6 +95,7 @@ class FeatureExtractor:
         return LocalFeatures(points, descriptors.astype(np.uint8), size)
 
     def parameters(self) -> dict[str, int]:
+        """What the build manifest records about the extraction."""
         return {"max_side": self.max_side, "max_features": self.max_features}
 
 
@@ -103,6 +104,7 @@ QUERY_EXTRACTOR = FeatureExtractor(max_side=512, max_features=800)
 
 
 def empty_features(size: tuple[int, int] = (0, 0)) -> LocalFeatures:
+    """No keypoints, for an image of `size`."""
     return LocalFeatures(np.zeros((0, 2), np.float32),
                          np.zeros((0, DESCRIPTOR_SIZE), np.uint8), size)
 
@@ -151,9 +153,11 @@ class ReferenceFeatures:
         return len(self.sizes)
 
     def counts(self) -> np.ndarray:
+        """Keypoints per row."""
         return np.diff(self.offsets)
 
     def save(self, folder: Path) -> None:
+        """Write the arrays as .npy files into `folder`."""
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "points.npy", self.points)
         np.save(folder / "descriptors.npy", self.descriptors)
@@ -215,6 +219,7 @@ class DescriptorIndex:
         return self
 
     def save(self, folder: Path) -> None:
+        """Write the trained index and its search parameters into `folder`."""
         if self.index is None:
             raise FeaturesError("the descriptor index is not built; call fit() first")
         faiss.write_index(self.index, str(folder / INDEX_FILE))
@@ -224,6 +229,7 @@ class DescriptorIndex:
 
     @classmethod
     def load(cls, folder: Path, references: ReferenceFeatures) -> DescriptorIndex:
+        """The index `save` wrote, checked against the build's features."""
         try:
             parameters = json.loads((folder / PARAMETERS_FILE).read_text())
             index = faiss.read_index(str(folder / INDEX_FILE))
@@ -324,6 +330,7 @@ class Correspondences:
         return {int(self.rows[s]): slice(int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
 
     def by_row(self) -> Correspondences:
+        """The same pairs, sorted by reference row."""
         order = np.argsort(self.rows, kind="stable")
         return Correspondences(self.query[order], self.reference[order], self.rows[order],
                                self.similarity[order])
