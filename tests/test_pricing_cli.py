@@ -71,3 +71,16 @@ def test_evaluate_pricing_prints_the_table(
     for line in ("model, sold listings only", "album median (baseline)", "global median",
                  "MdAPE >= 20% below the album-median baseline"):
         assert line in out
+
+
+def test_retrain_goes_on_when_there_are_too_few_sales(tmp_path: Path) -> None:
+    from vinylprice.pricing import train_pricing
+    from vinylprice.settings import Settings
+
+    database = open_database(f"sqlite:///{tmp_path / 'vinylprice.db'}")
+    database.create_schema()
+
+    summary = train_pricing(Settings(home=tmp_path, _env_file=None), database)
+
+    assert summary.startswith("pricing model not trained: 0 sold listings")
+    assert not (tmp_path / "models" / "pricing.joblib").exists()

@@ -40,7 +40,7 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     database = _open(settings)
     try:
         summary = train_pricing(settings, database, use_asking_prices=not args.no_asking_prices,
-                                evaluate_first=not args.no_evaluate)
+                                evaluate_first=not args.no_evaluate, require_model=True)
     except ValueError as error:
         raise CommandError(str(error)) from error
     print(summary)

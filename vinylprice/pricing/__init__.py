@@ -40,16 +40,20 @@ def train_pricing(
     database: Database,
     use_asking_prices: bool = True,
     evaluate_first: bool = False,
+    require_model: bool = False,
 ) -> str:
     """Fit the regression model on all sold listings, save it, and say what was saved.
 
     With `evaluate_first` the model is cross-validated (5 folds, one shuffle) before the
-    final fit and its scores are saved with it.
+    final fit and its scores are saved with it. With too few sales nothing is trained: that
+    raises ValueError when `require_model`, else the returned text says so (so `retrain`
+    goes on with the median pricer).
     """
     from vinylprice.pricing.currency import Rates
     from vinylprice.pricing.evaluate import evaluate
     from vinylprice.pricing.features import load_listings
     from vinylprice.pricing.regression import (
+        MIN_SALES,
         RegressionPricer,
         fit_grade_prior,
         model_path,
@@ -58,6 +62,9 @@ def train_pricing(
 
     rates = Rates.from_settings(settings)
     sales = prepare_sales(load_listings(database, "sold"), rates)
+    if len(sales.log_price) < MIN_SALES and not require_model:
+        return (f"pricing model not trained: {len(sales.log_price)} sold listings with an album "
+                f"and a price, fewer than {MIN_SALES}; the median of sold comparables prices")
     prior = fit_grade_prior(database, rates) if use_asking_prices else None
 
     metrics: dict[str, object] = {}
