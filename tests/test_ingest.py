@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from vinylprice.catalog.ingest import IngestError, detect_format, ingest_file
+from vinylprice.catalog.ingest import IngestError, _content_key, detect_format, ingest_file
 from vinylprice.catalog.parsing import lot_size, parse_shipping, parse_sold_date
 from vinylprice.store import Album, Database, Listing, ReferenceImage, open_database
 
@@ -245,3 +245,63 @@ def test_impossible_prices_are_dropped(database: Database, tmp_path: Path) -> No
     ingest_file(database, manifest, tmp_path / "refs")
 
     assert count(database, Listing.price.is_not(None)) == 0
+
+
+def write_covers(folder: Path, *colours: str) -> list[str]:
+    """One 64×64 PNG per colour in `folder`; returns their file names."""
+    names = []
+    for colour in colours:
+        Image.new("RGB", (64, 64), colour).save(folder / f"{colour}.png")
+        names.append(f"{colour}.png")
+    return names
+
+
+def reference_colours(database: Database) -> set[tuple[int, int, int]]:
+    with database.session() as session:
+        paths = session.scalars(select(ReferenceImage.path)).all()
+    return {Image.open(path).getpixel((0, 0)) for path in paths}
+
+
+def test_editing_a_manifest_row_updates_its_listing(database: Database, tmp_path: Path) -> None:
+    red, green, blue = write_covers(tmp_path, "red", "green", "blue")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"image_file,artist,title,price\n{red},A,B,10\n{green},A,B,12\n")
+    ingest_file(database, manifest, tmp_path / "refs")
+
+    manifest.write_text(f"image_file,artist,title,price\n{blue},A,B,11\n{green},A,B,12\n")
+    report = ingest_file(database, manifest, tmp_path / "refs")
+
+    assert (report.listings_added, report.listings_updated) == (0, 2)
+    assert count(database) == 2
+    assert count(database, Listing.image_file == blue, Listing.price == 11) == 1
+    assert reference_colours(database) == {(0, 0, 255), (0, 128, 0)}
+
+
+def test_swapping_images_between_rows_of_an_album_keeps_both(database: Database,
+                                                             tmp_path: Path) -> None:
+    red, green = write_covers(tmp_path, "red", "green")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"image_file,artist,title\n{red},A,B\n{green},A,B\n")
+    ingest_file(database, manifest, tmp_path / "refs")
+
+    manifest.write_text(f"image_file,artist,title\n{green},A,B\n{red},A,B\n")
+    ingest_file(database, manifest, tmp_path / "refs")
+
+    assert count(database) == 2
+    assert reference_colours(database) == {(255, 0, 0), (0, 128, 0)}
+
+
+def test_listings_of_the_former_content_keys_are_taken_over(database: Database,
+                                                            tmp_path: Path) -> None:
+    (red,) = write_covers(tmp_path, "red")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"image_file,artist,title\n{red},A,B\n")
+    ingest_file(database, manifest, tmp_path / "refs")
+    with database.session() as session:
+        listing = session.scalar(select(Listing))
+        listing.external_id = _content_key({"image_file": red, "artist": "A", "title": "B"})
+
+    report = ingest_file(database, manifest, tmp_path / "refs")
+
+    assert (report.listings_added, report.listings_updated) == (0, 1)
+    assert count(database) == 1

@@ -71,6 +71,8 @@ class ListingRecord:
     hand_label: str | None = None
     album: AlbumName | None = None
     extra: dict[str, Any] | None = None
+    # Manifest rows without an id: the content key earlier versions gave them.
+    former_external_id: str | None = None
 
 
 @dataclass
@@ -259,17 +261,20 @@ def read_manifest(path: Path) -> list[ListingRecord]:
     frame = pd.read_csv(path, dtype=str)
     frame.columns = frame.columns.str.strip().str.lower()
     records = []
+    rows_per_album: Counter[AlbumName] = Counter()
     for number, row in enumerate(frame.to_dict("records"), start=2):
         title = _text(row.get("title"))
         if not title:
             raise IngestError(f"{path}, line {number}: the title is empty")
-        image_file = _text(row.get("image_file"))
-        external_id = _text(row.get("external_id")) or _row_key(row)
+        album = AlbumName(_text(row.get("artist")) or "", title)
+        rows_per_album[album] += 1
+        external_id = _text(row.get("external_id"))
         records.append(
             ListingRecord(
                 source=_text(row.get("source")) or "manifest",
-                external_id=external_id,
-                title=f"{_text(row.get('artist')) or ''} {title}".strip(),
+                external_id=external_id or _row_key(path, album, rows_per_album[album]),
+                former_external_id=None if external_id else _content_key(row),
+                title=f"{album.artist} {title}".strip(),
                 price=_number(row.get("price")),
                 currency=(_text(row.get("currency")) or "USD").upper(),
                 kind="sold" if _number(row.get("price")) is not None else "reference",
@@ -278,8 +283,8 @@ def read_manifest(path: Path) -> list[ListingRecord]:
                 record_grade=_text(row.get("record_grade")),
                 year=parsing.parse_year(row.get("year")),
                 sold_date=parsing.parse_sold_date(row.get("sold_date")),
-                image_file=image_file,
-                album=AlbumName(_text(row.get("artist")) or "", title),
+                image_file=_text(row.get("image_file")),
+                album=album,
             )
         )
     return records
@@ -339,11 +344,11 @@ class _AlbumCache:
 def _upsert_listing(
     session: Session, record: ListingRecord, albums: _AlbumCache, report: IngestReport
 ) -> Listing:
-    listing = session.scalar(
-        select(Listing).where(
-            Listing.source == record.source, Listing.external_id == record.external_id
-        )
-    )
+    listing = _find_listing(session, record.source, record.external_id)
+    if listing is None and record.former_external_id:
+        listing = _find_listing(session, record.source, record.former_external_id)
+        if listing is not None:
+            listing.external_id = record.external_id
     if listing is None:
         listing = Listing(source=record.source, external_id=record.external_id)
         session.add(listing)
@@ -381,6 +386,12 @@ def _upsert_listing(
     return listing
 
 
+def _find_listing(session: Session, source: str, external_id: str) -> Listing | None:
+    return session.scalar(
+        select(Listing).where(Listing.source == source, Listing.external_id == external_id)
+    )
+
+
 def _exclusion(listing: Listing) -> tuple[bool, str | None]:
     if listing.album_id is None:
         return True, "no album"
@@ -411,12 +422,18 @@ def _add_reference_image(
 
     stored = store_image_file(source.read_bytes(), source.suffix, reference_dir)
     digest = stored.stem
+    _drop_reference_images(session, listing, keep=digest)
+
     exists = session.scalar(
         select(ReferenceImage).where(
             ReferenceImage.album_id == listing.album_id, ReferenceImage.sha256 == digest
         )
     )
     if exists is not None:
+        # Another listing's copy of the same image: it now belongs to this listing too, so that
+        # the other listing dropping it (its image edited) does not lose this one's reference.
+        if exists.listing_id is not None:
+            exists.listing_id = listing.id
         return
     session.add(
         ReferenceImage(
@@ -432,12 +449,14 @@ def _add_reference_image(
     report.images_added += 1
 
 
-def _drop_reference_images(session: Session, listing: Listing) -> None:
-    # A listing found to be another record (or a lot) after its image was taken is no reference.
+def _drop_reference_images(session: Session, listing: Listing, keep: str | None = None) -> None:
+    # A listing found to be another record (or a lot) after its image was taken is no reference;
+    # nor is the image a listing showed before its image file was changed to `keep`.
     for image in session.scalars(
         select(ReferenceImage).where(ReferenceImage.listing_id == listing.id)
     ):
-        session.delete(image)
+        if image.sha256 != keep:
+            session.delete(image)
 
 
 def store_image_file(data: bytes, suffix: str, folder: Path) -> Path:
@@ -467,9 +486,17 @@ def _image_file_from_url(url: str | None) -> str | None:
     return f"{parts[-2]}_{parts[-1]}" if len(parts) >= 2 else None
 
 
-def _row_key(row: dict[str, Any]) -> str:
-    # Without an id, a manifest row is known by its content: the same row ingested again
-    # updates itself, and rows of different files never overwrite each other.
+def _row_key(path: Path, album: AlbumName, occurrence: int) -> str:
+    # Without an id, a manifest row is known by its file's name, its album and which of that
+    # album's rows it is: a row edited in place (another image, price or grade) updates its
+    # listing, and rows of differently named files never overwrite each other.
+    content = f"{path.name}|{album.artist}|{album.title}|{occurrence}"
+    return "row-" + hashlib.sha256(content.encode()).hexdigest()[:20]
+
+
+def _content_key(row: dict[str, Any]) -> str:
+    # The key manifest rows without an id had before they were keyed by album: a catalogue
+    # ingested then takes its listings over instead of adding them again.
     content = "|".join(str(_text(row.get(name)) or "") for name in sorted(row))
     return "row-" + hashlib.sha256(content.encode()).hexdigest()[:20]
 
