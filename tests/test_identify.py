@@ -75,7 +75,8 @@ def test_cli_prints_json_per_photo(sample_catalogue, sample_dir: Path, tmp_path:
     )
 
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "1 of 2 photos could not be read" in result.stderr
     assert lines[0]["album"]["title"] == "Rumours"
     assert len(lines[0]["candidates"]) <= 2
     assert lines[1]["album"] is None and lines[1]["error"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from vinylprice.answer import Answer
 from vinylprice.cli.main import CommandError
@@ -52,7 +53,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         answer.candidates = answer.candidates[: args.top]
         failures += answer.decision == "error"
         print(json.dumps(answer.to_json(), ensure_ascii=False) if args.json else render(answer))
-    return 1 if failures == len(args.photos) else 0
+
+    # Every photo is answered; the exit status still tells scripts that some were unusable.
+    if failures:
+        print(f"vinylprice identify: {failures} of {len(args.photos)} photo"
+              f"{'s' if len(args.photos) != 1 else ''} could not be read", file=sys.stderr)
+        return 1
+    return 0
 
 
 def render(answer: Answer) -> str:
