@@ -63,3 +63,15 @@ def test_all_readable_photos_exit_zero(good_photo: Path,
     assert len(out.splitlines()) == 2
     assert err == ""
 
+
+def test_a_directory_is_named_as_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+
+    status = main(["identify", str(folder)])
+
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert f"{folder} is a directory; expected an image file" in out
+    assert "No such file" not in out
+    assert "1 of 1 photo could not be read" in err

@@ -141,3 +141,8 @@ def test_tiny_image_is_refused() -> None:
 def test_missing_path_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="No such file"):
         load_image(tmp_path / "nope.jpg")
+
+
+def test_directory_is_refused_as_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="is a directory; expected an image file"):
+        load_image(tmp_path)

@@ -29,6 +29,10 @@ def read_bytes(source: bytes | str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -
         data = bytes(source)
     else:
         path = Path(source)
+        if path.is_dir():
+            raise ImageError(
+                f"{path} is a directory; expected an image file (JPEG, PNG or WebP)."
+            )
         if not path.is_file():
             raise ImageError(f"No such file: {path}.")
         if path.stat().st_size > max_bytes:
