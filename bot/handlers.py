@@ -107,7 +107,7 @@ async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not fitting or (
         fitting[-1] is not largest and max(fitting[-1].width, fitting[-1].height) < MIN_PHOTO_SIDE
     ):
-        await message.reply_text(replies.too_big(largest.file_size or 0, limit))
+        await message.reply_text(replies.too_big(largest.file_size, limit))
         return
 
     await _recognize(message, context, fitting[-1].file_id, kind="photo")
@@ -122,7 +122,7 @@ async def document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await message.reply_text(replies.NOT_AN_IMAGE)
         return
     if (sent.file_size or 0) > limit:
-        await message.reply_text(replies.too_big(sent.file_size or 0, limit))
+        await message.reply_text(replies.too_big(sent.file_size, limit))
         return
 
     await _recognize(message, context, sent.file_id, kind="document")

@@ -15,6 +15,7 @@ from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 
 from vinylprice.answer import Album, Answer, Candidate, Price
+from vinylprice.images import describe_bytes
 
 PARSE_MODE = ParseMode.HTML
 GRADES = ("NM", "VG+", "VG", "G+")
@@ -109,15 +110,14 @@ class Action:
 
 def help_text(max_photo_bytes: int) -> str:
     """The /start and /help message."""
-    limit_mb = max_photo_bytes / 1_048_576
     return "\n".join(
         [
             "<b>Send me a photo of a vinyl record's jacket</b> and I'll tell you which album it "
             "is and what it sells for.",
             "",
             "• Photograph the <b>front</b> of the jacket, flat and filling most of the picture, "
-            f"in good light. A photo or an image file (JPEG, PNG, WebP, up to {limit_mb:.0f} MB) "
-            "both work.",
+            "in good light. A photo or an image file (JPEG, PNG, WebP, up to "
+            f"{describe_bytes(max_photo_bytes)}) both work.",
             "• You get the album, how sure I am, a suggested price with its usual range and the "
             "number of sales behind it.",
             "• Tap the sleeve and record grade buttons to re-price for your copy's condition.",
@@ -160,12 +160,10 @@ def correction_noted(understood: str) -> str:
     return f"Thanks! {escape(understood)}"
 
 
-def too_big(size: int, limit: int) -> str:
-    """Refusal for a file over the size limit."""
-    return (
-        f"That file is too big ({size / 1_048_576:.1f} MB). "
-        f"Please send a photo under {limit / 1_048_576:.0f} MB."
-    )
+def too_big(size: int | None, limit: int) -> str:
+    """Refusal for a file over the size limit; `size` is None when Telegram did not say it."""
+    known = f" ({describe_bytes(size, round_up=True)})" if size else ""
+    return f"That file is too big{known}. Please send a photo under {describe_bytes(limit)}."
 
 
 def rate_limited(wait_s: float) -> str:

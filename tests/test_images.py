@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vinylprice.images import ImageError, load_image
+from vinylprice.images import ImageError, describe_bytes, describe_pixels, load_image
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -115,8 +115,25 @@ def test_non_images_are_refused(payload: bytes) -> None:
 def test_decompression_bomb_is_refused() -> None:
     huge = encode(Image.new("L", (14_000, 14_000)), "PNG", optimize=True)
 
-    with pytest.raises(ImageError, match="too large"):
+    with pytest.raises(ImageError, match="too many pixels") as refused:
         load_image(huge)
+
+    assert "more than 179 megapixels" in str(refused.value)
+    assert "the limit is 150 megapixels" in str(refused.value)
+
+
+def test_small_file_with_too_many_pixels_names_the_pixel_count() -> None:
+    small_but_wide = encode(Image.new("L", (3000, 2000)), "PNG", optimize=True)
+
+    with pytest.raises(ImageError) as refused:
+        load_image(small_but_wide, max_pixels=5_000_000)
+
+    assert len(small_but_wide) < 100_000
+    assert str(refused.value) == (
+        "The image has too many pixels (3000×2000, 6 megapixels); the limit is 5 megapixels. "
+        "Please send a smaller photo."
+    )
+    assert "MB" not in str(refused.value)
 
 
 def test_large_phone_photo_is_decoded_at_a_reduced_scale() -> None:
@@ -129,8 +146,26 @@ def test_large_phone_photo_is_decoded_at_a_reduced_scale() -> None:
 
 
 def test_oversize_file_is_refused_before_decoding() -> None:
-    with pytest.raises(ImageError, match="too big"):
-        load_image(encode(gradient(), "PNG"), max_bytes=100)
+    photo = encode(gradient(), "PNG")
+
+    with pytest.raises(ImageError, match="too big") as refused:
+        load_image(photo, max_bytes=100)
+
+    assert str(refused.value).endswith("please send one under 100 bytes.")
+    assert "0.0 MB" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [(1, "1 byte"), (1023, "1,023 bytes"), (1536, "1.5 KB"), (20 * 1_048_576, "20 MB")],
+)
+def test_byte_counts_are_written_in_sensible_units(size: int, text: str) -> None:
+    assert describe_bytes(size) == text
+
+
+def test_an_amount_over_a_limit_never_reads_as_the_limit() -> None:
+    assert describe_bytes(20 * 1_048_576 + 1, round_up=True) == "20.1 MB"
+    assert describe_pixels(150_000_001, round_up=True) == "150.1 megapixels"
 
 
 def test_tiny_image_is_refused() -> None:

@@ -7,6 +7,7 @@ who sent the photo.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from pathlib import Path
 
@@ -67,8 +68,9 @@ def load_image(
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageError(
-                    f"The image is too large ({width}×{height} pixels); "
-                    f"the limit is {max_pixels // 1_000_000} megapixels."
+                    f"The image has too many pixels ({width}×{height}, "
+                    f"{describe_pixels(width * height, round_up=True)}); the limit is "
+                    f"{describe_pixels(max_pixels)}. Please send a smaller photo."
                 )
             if image.format == "JPEG":
                 # Decode big phone photos at a reduced scale straight from the JPEG data.
@@ -77,7 +79,13 @@ def load_image(
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError("The image is far too large to open safely.") from error
+        # Pillow refuses before the size is known to us: its own limit is twice MAX_IMAGE_PIXELS.
+        pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise ImageError(
+            f"The image has too many pixels (more than {describe_pixels(pillow_limit)}) to open "
+            f"safely; the limit is {describe_pixels(min(max_pixels, pillow_limit))}. "
+            "Please send a smaller photo."
+        ) from error
     except UnidentifiedImageError as error:
         raise ImageError(
             "This file is not an image I can read. Please send a JPEG, PNG or WebP photo."
@@ -96,6 +104,21 @@ def load_image(
             f"please send a photo at least {MIN_SIDE} pixels on each side."
         )
     return image
+
+
+def describe_bytes(size: int, round_up: bool = False) -> str:
+    """A byte count for people: '512 bytes', '3.4 KB', '20 MB' (1 KB = 1024 bytes)."""
+    for unit, scale in (("MB", 1_048_576), ("KB", 1024)):
+        if size >= scale:
+            return f"{_one_decimal(size / scale, round_up)} {unit}"
+    return f"{size:,} byte{'s' if size != 1 else ''}"
+
+
+def describe_pixels(count: int, round_up: bool = False) -> str:
+    """A pixel count for people: '640,000 pixels' or '196 megapixels'."""
+    if count >= 1_000_000:
+        return f"{_one_decimal(count / 1_000_000, round_up)} megapixels"
+    return f"{count:,} pixel{'s' if count != 1 else ''}"
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -135,6 +158,12 @@ def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
 
 def _too_big_message(size: int, limit: int) -> str:
     return (
-        f"The file is too big ({size / 1_048_576:.1f} MB); "
-        f"please send one under {limit / 1_048_576:.0f} MB."
+        f"The file is too big ({describe_bytes(size, round_up=True)}); "
+        f"please send one under {describe_bytes(limit)}."
     )
+
+
+def _one_decimal(value: float, round_up: bool) -> str:
+    # An amount over a limit is rounded up, so that it never reads as equal to the limit.
+    tenths = math.ceil(value * 10) if round_up else round(value * 10)
+    return f"{tenths / 10:.1f}".removesuffix(".0")

@@ -37,7 +37,7 @@ def settings(tmp_path: Path) -> Settings:
         telegram_api_url="http://bot-api.invalid",
         admin_ids=[ADMIN_ID],
         bot_rate_limit=5,
-        max_photo_bytes=1_000_000,
+        max_photo_bytes=1_048_576,
     )
 
 

@@ -93,7 +93,7 @@ async def test_photo_over_the_limit_is_refused_before_download(
     await deliver()
 
     assert api.calls_of("getFile") == []
-    assert last_text(api) == replies.too_big(5_000_000, 1_000_000)
+    assert last_text(api) == replies.too_big(5_000_000, 1_048_576)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ async def test_huge_image_file_is_refused_before_download(
     api.send_document(USER_ID, photo_bytes, "big.png", "image/png", file_size=50_000_000)
     await deliver()
 
-    assert last_text(api) == replies.too_big(50_000_000, 1_000_000)
+    assert last_text(api) == replies.too_big(50_000_000, 1_048_576)
     assert api.calls_of("getFile") == []
 
 

@@ -194,7 +194,13 @@ def test_money_formatting(amount: float, currency: str, text: str) -> None:
 
 def test_refusals_say_what_to_do() -> None:
     assert replies.too_big(30 * 1_048_576, 20 * 1_048_576) == (
-        "That file is too big (30.0 MB). Please send a photo under 20 MB."
+        "That file is too big (30 MB). Please send a photo under 20 MB."
+    )
+    assert replies.too_big(1_500, 1_000) == (
+        "That file is too big (1.5 KB). Please send a photo under 1,000 bytes."
+    )
+    assert replies.too_big(None, 20 * 1_048_576) == (
+        "That file is too big. Please send a photo under 20 MB."
     )
     assert "wait 1 second and" in replies.rate_limited(0.2)
     assert "wait 12 seconds" in replies.rate_limited(11.6)
