@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vinylprice.settings import Settings
-from vinylprice.store import open_database
+from vinylprice.store import open_database, sqlite_file
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +31,12 @@ def run_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
     from vinylprice.store.schema import current_revision, head_revision
+
+    # Connecting to SQLite would create an empty file; a status check must not make one.
+    file = sqlite_file(settings.resolved_database_url)
+    if file is not None and not file.is_file():
+        print(f"No database at {file}. Run `vinylprice db upgrade` to create one.")
+        return 1
 
     database = open_database(settings.resolved_database_url)
     current, head = current_revision(database), head_revision()

@@ -1,6 +1,6 @@
 """Storage: SQLAlchemy models, the engine and sessions, schema migrations."""
 
-from vinylprice.store.db import Database, open_database
+from vinylprice.store.db import Database, open_database, sqlite_file
 from vinylprice.store.models import (
     Album,
     Base,
@@ -28,5 +28,6 @@ __all__ = [
     "SchemaError",
     "check_schema",
     "open_database",
+    "sqlite_file",
     "upgrade_schema",
 ]
