@@ -46,6 +46,20 @@ def test_dimension_mismatch_is_explained() -> None:
         ExactIndex(random_unit_vectors(4, 16)).search(random_unit_vectors(1, 8), 2)
 
 
+def test_queries_of_more_than_two_axes_are_refused() -> None:
+    queries = random_unit_vectors(6, 16).reshape(2, 3, 16)
+
+    with pytest.raises(ValueError, match=r"expected \(16,\) or \(n, 16\)"):
+        ExactIndex(random_unit_vectors(4, 16)).search(queries, 2)
+
+
+def test_an_empty_index_finds_nothing() -> None:
+    scores, rows = ExactIndex(np.zeros((0, 16))).search(random_unit_vectors(3), 5)
+
+    assert scores.shape == rows.shape == (3, 0)
+    assert (scores.dtype, rows.dtype) == (np.float32, np.int64)
+
+
 def write_build(builds: Path, fingerprint: str, count: int = 3) -> str:
     with BuildWriter(builds) as writer:
         writer.save_vectors(random_unit_vectors(count),

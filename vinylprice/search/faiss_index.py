@@ -22,6 +22,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from vinylprice.search.exact import no_neighbours, query_matrix, reference_matrix
+
 log = logging.getLogger(__name__)
 
 IVF_FROM = 50_000
@@ -44,9 +46,7 @@ class FaissIndex:
         cache_dir: Path | None = None,
         seed: int = 0,
     ) -> None:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2:
-            raise ValueError(f"vectors must be a 2-D array, got shape {vectors.shape}")
+        vectors = reference_matrix(vectors)
         self.size, self.dimension = vectors.shape
         self.vectors = vectors
         self.lists = lists if lists is not None else default_lists(self.size)
@@ -75,15 +75,10 @@ class FaissIndex:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows), each (len(queries), ≤ k), best first; see `ExactIndex.search`."""
-        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        if queries.shape[1] != self.dimension:
-            raise ValueError(
-                f"query vectors have {queries.shape[1]} dimensions, the index has {self.dimension}"
-            )
+        queries = query_matrix(queries, self.dimension)
         k = min(k, self.size)
         if k == 0:
-            empty = np.zeros((len(queries), 0))
-            return empty.astype(np.float32), empty.astype(np.int64)
+            return no_neighbours(queries)
 
         if not self.lists:
             scores, rows = self.index.search(queries, k)
