@@ -21,7 +21,7 @@ from vinylprice.embed import Embedder, embedder_from_settings
 from vinylprice.images import ImageError, load_image
 from vinylprice.locate import Locator
 from vinylprice.match import Matcher, Thresholds, decide
-from vinylprice.pricing import MedianPricer, Pricer
+from vinylprice.pricing import Pricer, load_pricer
 from vinylprice.search import Build, load_build, make_index
 from vinylprice.search.builds import current_build_id
 from vinylprice.settings import Settings
@@ -261,7 +261,7 @@ class Recognizer:
                 row.id: Album(row.id, row.artist, row.title)
                 for row in session.scalars(select(AlbumRow))
             }
-        pricer = self._pricer or MedianPricer(self.settings.currency).fit(self.database)
+        pricer = self._pricer or load_pricer(self.settings, self.database)
         index = make_index(build.vectors, self.settings.index_backend, build.path)
         matcher = Matcher.load(build, index, albums)
         with self._lock:
