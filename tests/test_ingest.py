@@ -11,7 +11,13 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from vinylprice.catalog.ingest import IngestError, _content_key, detect_format, ingest_file
-from vinylprice.catalog.parsing import lot_size, parse_shipping, parse_sold_date
+from vinylprice.catalog.parsing import (
+    lot_size,
+    parse_amount,
+    parse_shipping,
+    parse_sold_date,
+    parse_text,
+)
 from vinylprice.store import Album, Database, Listing, ReferenceImage, open_database
 
 
@@ -200,6 +206,24 @@ def test_json_records_with_missing_fields(database: Database, tmp_path: Path) ->
 )
 def test_shipping_free_text(text: str | None, expected: tuple[float | None, str | None]) -> None:
     assert parse_shipping(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "allow_zero", "expected"),
+    [
+        ("1,234.50", True, 1234.5), ("$12", True, 12.0), ("0", True, 0.0), ("0", False, None),
+        ("-5", True, None), ("1e309", True, None), ("abc", True, None), (float("nan"), True, None),
+        ("  ", True, None), (None, True, None),
+    ],
+)
+def test_amounts(value: object, allow_zero: bool, expected: float | None) -> None:
+    assert parse_amount(value, allow_zero=allow_zero) == expected
+
+
+def test_text_of_empty_cells_is_none() -> None:
+    assert [parse_text(v) for v in (None, float("nan"), " \xa0", " VG+ ")] == [
+        None, None, None, "VG+"
+    ]
 
 
 def test_sold_date_formats() -> None:

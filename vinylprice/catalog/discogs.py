@@ -8,7 +8,6 @@ condition moves a price. The export does not state its currency; `currency` says
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from pathlib import Path
 
@@ -43,7 +42,7 @@ def read_discogs_csv(path: Path, currency: str = "USD") -> list[ListingRecord]:
 
     records = []
     for row in frame.to_dict("records"):
-        price = _number(row.get("price"))
+        price = parsing.parse_amount(row.get("price"), allow_zero=False)
         if price is None:
             continue
         artist, album_title = _clean(row.get("artist")), _clean(row.get("title"))
@@ -78,18 +77,8 @@ def _external_id(release_id: str | None, row: dict[str, object]) -> str:
 
 
 def _clean(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    text = " ".join(str(value).replace("\u200e", "").split())
-    return text or None
-
-
-def _number(value: object) -> float | None:
-    text = _clean(value)
+    # Discogs pads its fields with runs of spaces and left-to-right marks.
+    text = parsing.parse_text(value)
     if text is None:
         return None
-    try:
-        number = float(text.replace(",", ""))
-    except ValueError:
-        return None
-    return number if math.isfinite(number) and number > 0 else None
+    return " ".join(text.replace("\u200e", "").split()) or None

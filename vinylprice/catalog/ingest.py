@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vinylprice.catalog import parsing
+from vinylprice.catalog.parsing import parse_amount, parse_text
 from vinylprice.images import ImageError, load_image
 from vinylprice.store import Album, Database, Listing, ReferenceImage
 
@@ -207,7 +207,7 @@ def read_ebay_json(path: Path) -> tuple[list[ListingRecord], int]:
                 source="ebay",
                 external_id=str(item["ebay_id"]),
                 title=str(item.get("title") or ""),
-                price=_number(price.get("value")),
+                price=parse_amount(price.get("value")),
                 currency=str(price.get("currency") or "USD"),
                 shipping=shipping,
                 shipping_text=item.get("shipping_price"),
@@ -233,23 +233,23 @@ def read_ebay_csv(path: Path) -> list[ListingRecord]:
         external_id = parsing.normalise_external_id(row.get("ebay_id"))
         if external_id is None:
             continue
-        shipping = _number(row.get("shipping_cost"))
+        shipping = parse_amount(row.get("shipping_cost"))
         records.append(
             ListingRecord(
                 source="ebay",
                 external_id=external_id,
-                title=_text(row.get("title")) or "",
-                price=_number(row.get("sold")),
+                title=parse_text(row.get("title")) or "",
+                price=parse_amount(row.get("sold")),
                 shipping=shipping,
-                listed_artist=_text(row.get("artist")),
-                sleeve_grade=_text(row.get("sleeve_grading")),
-                record_grade=_text(row.get("record_grading")),
+                listed_artist=parse_text(row.get("artist")),
+                sleeve_grade=parse_text(row.get("sleeve_grading")),
+                record_grade=parse_text(row.get("record_grading")),
                 year=parsing.parse_year(row.get("release_year")),
                 sold_date=parsing.parse_sold_date(row.get("sold_date")),
-                image_file=_text(row.get("image_file")),
-                image_url=_text(row.get("image_url")),
-                keyword=_text(row.get("keyword")),
-                hand_label=_text(row.get("label")),
+                image_file=parse_text(row.get("image_file")),
+                image_url=parse_text(row.get("image_url")),
+                keyword=parse_text(row.get("keyword")),
+                hand_label=parse_text(row.get("label")),
             )
         )
     return records
@@ -263,27 +263,27 @@ def read_manifest(path: Path) -> list[ListingRecord]:
     records = []
     rows_per_album: Counter[AlbumName] = Counter()
     for number, row in enumerate(frame.to_dict("records"), start=2):
-        title = _text(row.get("title"))
+        title = parse_text(row.get("title"))
         if not title:
             raise IngestError(f"{path}, line {number}: the title is empty")
-        album = AlbumName(_text(row.get("artist")) or "", title)
+        album = AlbumName(parse_text(row.get("artist")) or "", title)
         rows_per_album[album] += 1
-        external_id = _text(row.get("external_id"))
+        external_id = parse_text(row.get("external_id"))
         records.append(
             ListingRecord(
-                source=_text(row.get("source")) or "manifest",
+                source=parse_text(row.get("source")) or "manifest",
                 external_id=external_id or _row_key(path, album, rows_per_album[album]),
                 former_external_id=None if external_id else _content_key(row),
                 title=f"{album.artist} {title}".strip(),
-                price=_number(row.get("price")),
-                currency=(_text(row.get("currency")) or "USD").upper(),
-                kind="sold" if _number(row.get("price")) is not None else "reference",
-                shipping=_number(row.get("shipping")),
-                sleeve_grade=_text(row.get("sleeve_grade")),
-                record_grade=_text(row.get("record_grade")),
+                price=parse_amount(row.get("price")),
+                currency=(parse_text(row.get("currency")) or "USD").upper(),
+                kind="sold" if parse_amount(row.get("price")) is not None else "reference",
+                shipping=parse_amount(row.get("shipping")),
+                sleeve_grade=parse_text(row.get("sleeve_grade")),
+                record_grade=parse_text(row.get("record_grade")),
                 year=parsing.parse_year(row.get("year")),
                 sold_date=parsing.parse_sold_date(row.get("sold_date")),
-                image_file=_text(row.get("image_file")),
+                image_file=parse_text(row.get("image_file")),
                 album=album,
             )
         )
@@ -497,7 +497,7 @@ def _row_key(path: Path, album: AlbumName, occurrence: int) -> str:
 def _content_key(row: dict[str, Any]) -> str:
     # The key manifest rows without an id had before they were keyed by album: a catalogue
     # ingested then takes its listings over instead of adding them again.
-    content = "|".join(str(_text(row.get(name)) or "") for name in sorted(row))
+    content = "|".join(str(parse_text(row.get(name)) or "") for name in sorted(row))
     return "row-" + hashlib.sha256(content.encode()).hexdigest()[:20]
 
 
@@ -511,20 +511,3 @@ def _strip_vinyl(keyword: str) -> str:
 def _key(text: str) -> str:
     return " ".join(str(text).lower().split())
 
-
-def _text(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _number(value: object) -> float | None:
-    text = _text(value)
-    if text is None:
-        return None
-    try:
-        number = float(text.replace(",", "").lstrip("$"))
-    except ValueError:
-        return None
-    return number if math.isfinite(number) and number >= 0 else None

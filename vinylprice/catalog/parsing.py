@@ -1,4 +1,5 @@
-"""Parsers for the free-text fields scrapers produce: shipping, dates, ids, lots."""
+"""Parsers for the free-text fields scrapers produce: text, amounts, shipping, dates, ids,
+lots."""
 
 from __future__ import annotations
 
@@ -18,6 +19,31 @@ _LOT_PATTERNS = [
     re.compile(r"\blot\s+(\d+)\s*(?:lp|record|album)s\b", re.IGNORECASE),
 ]
 _LOT_WORDS = re.compile(r"\b(?:job\s*lot|joblot|lot|bundle)\b", re.IGNORECASE)
+
+
+def parse_text(value: object) -> str | None:
+    """Text with the ends stripped; None for a missing, NaN (pandas' empty cell) or blank value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def parse_amount(value: object, allow_zero: bool = True) -> float | None:
+    """A finite amount from '1,234.50' or '$12'; None when missing, unreadable or negative.
+
+    With `allow_zero` False, 0 is refused too (an asking price of nothing is no price).
+    """
+    text = parse_text(value)
+    if text is None:
+        return None
+    try:
+        number = float(text.replace(",", "").lstrip("$"))
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        return None
+    return number
 
 
 def parse_shipping(text: str | None) -> tuple[float | None, str | None]:
@@ -64,12 +90,10 @@ def parse_year(value: object) -> int | None:
 
 def normalise_external_id(value: object) -> str | None:
     """Listing ids as text; pandas turns '404946678122' into 404946678122.0."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    text = str(value).strip()
-    if re.fullmatch(r"\d+\.0+", text):
+    text = parse_text(value)
+    if text is not None and re.fullmatch(r"\d+\.0+", text):
         text = text.split(".")[0]
-    return text or None
+    return text
 
 
 def lot_size(title: str) -> int:
