@@ -1,7 +1,8 @@
 """Build a database of the bundled seed sample (plus the Discogs asking prices when
 ../shared has them) in a temporary folder and print the pricing evaluation table.
 
-    python scripts/evaluate_pricing.py [--folds 10] [--repeats 3] [--no-asking-prices]
+    python scripts/evaluate_pricing.py [--folds 10] [--repeats 3] [--jobs 1]
+        [--no-asking-prices]
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1, help="folds fitted side by side")
     parser.add_argument("--no-asking-prices", action="store_true")
     parser.add_argument("--discogs", type=Path, default=DISCOGS, help="Discogs listings CSV")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     with tempfile.TemporaryDirectory() as home:
         database = open_database(f"sqlite:///{Path(home) / 'evaluate.db'}")
@@ -46,7 +48,9 @@ def main() -> None:
         sales = prepare_sales(load_listings(database, "sold"), rates)
         prior = None if args.no_asking_prices else fit_grade_prior(database, rates)
         print()
-        print(evaluate(sales, rates.base, prior, folds=args.folds, repeats=args.repeats).table())
+        report = evaluate(sales, rates.base, prior, folds=args.folds, repeats=args.repeats,
+                          jobs=args.jobs)
+        print(report.table())
         database.dispose()
 
 

@@ -29,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           help="folds per shuffle (default 10)")
     evaluate.add_argument("--repeats", type=int, default=3, metavar="N",
                           help="shuffles averaged (default 3)")
+    evaluate.add_argument("--jobs", type=int, default=1, metavar="N",
+                          help="folds fitted side by side, one process each (default 1)")
     evaluate.add_argument("--no-asking-prices", action="store_true",
                           help="leave the Discogs grade prior out of the comparison")
     evaluate.set_defaults(run=run_evaluate)
@@ -53,8 +55,8 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from vinylprice.pricing.features import load_listings
     from vinylprice.pricing.regression import fit_grade_prior, prepare_sales
 
-    if args.folds < 2 or args.repeats < 1:
-        raise CommandError("--folds must be at least 2 and --repeats at least 1")
+    if args.folds < 2 or args.repeats < 1 or args.jobs < 1:
+        raise CommandError("--folds must be at least 2, --repeats and --jobs at least 1")
     database = _open(settings)
     rates = Rates.from_settings(settings)
     sales = prepare_sales(load_listings(database, "sold"), rates)
@@ -64,7 +66,8 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
             f"{2 * args.folds} for {args.folds} folds (ingest sold listings first)"
         )
     prior = None if args.no_asking_prices else fit_grade_prior(database, rates)
-    report = evaluate(sales, rates.base, prior, folds=args.folds, repeats=args.repeats)
+    report = evaluate(sales, rates.base, prior, folds=args.folds, repeats=args.repeats,
+                      jobs=args.jobs)
     print(report.table())
     return 0
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.model_selection import GroupKFold
 
 from vinylprice.pricing.grade_prior import GradePrior
@@ -151,8 +152,10 @@ def evaluate(
     grade_prior: GradePrior | None = None,
     folds: int = 10,
     repeats: int = 3,
+    jobs: int = 1,
 ) -> Evaluation:
-    """Cross-validate the model (with and without the grade prior) and both baselines."""
+    """Cross-validate the model (with and without the grade prior) and both baselines; `jobs`
+    folds are fitted side by side (joblib processes)."""
     started = time.perf_counter()
     groups = sales.inputs[GROUP_COLUMN].to_numpy()
     prices = np.exp(sales.log_price)
@@ -164,16 +167,26 @@ def evaluate(
     methods[SEARCH_MEDIAN] = _album_median_method(sales, comparables_only=False)
     methods[GLOBAL_MEDIAN] = _global_median_method(sales)
 
-    predictions = {name: [] for name in methods}
-    for repeat in range(repeats):
-        splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=repeat)
-        fold_predictions = {name: np.zeros((len(prices), 3)) for name in methods}
-        for fold, (train, test) in enumerate(splitter.split(sales.inputs, prices, groups)):
-            for name, method in methods.items():
-                fold_predictions[name][test] = method(train, test)
-            log.info("evaluate-pricing: shuffle %d fold %d done", repeat + 1, fold + 1)
-        for name in methods:
-            predictions[name].append(fold_predictions[name])
+    splits = [
+        (repeat, fold, test, train)
+        for repeat in range(repeats)
+        for fold, (train, test) in enumerate(
+            GroupKFold(n_splits=folds, shuffle=True, random_state=repeat)
+            .split(sales.inputs, prices, groups)
+        )
+    ]
+    fold_results = Parallel(n_jobs=jobs, return_as="generator")(
+        delayed(_predict_fold)(methods, train, test) for _, _, test, train in splits
+    )
+    predictions = {name: [np.zeros((len(prices), 3)) for _ in range(repeats)]
+                   for name in methods}
+    for done, ((repeat, fold, test, _), fold_predictions) in enumerate(
+        zip(splits, fold_results, strict=True), start=1
+    ):
+        for name, predicted in fold_predictions.items():
+            predictions[name][repeat][test] = predicted
+        log.info("evaluate-pricing: shuffle %d fold %d done (%d of %d, %.0f s)", repeat + 1,
+                 fold + 1, done, len(splits), time.perf_counter() - started)
 
     comparable = sales.inputs[COMPARABLE_COLUMN].to_numpy(dtype=bool)
     evaluation = Evaluation(folds, repeats, len(prices), len(set(groups)), currency)
@@ -185,6 +198,14 @@ def evaluate(
         evaluation.prior_table = grade_prior.table()
     evaluation.seconds = time.perf_counter() - started
     return evaluation
+
+
+def _predict_fold(
+    methods: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]],
+    train: np.ndarray,
+    test: np.ndarray,
+) -> dict[str, np.ndarray]:
+    return {name: method(train, test) for name, method in methods.items()}
 
 
 def _model_method(

@@ -6,7 +6,8 @@ listing's own features (grades, shipping, title hints, lots):
 
 - the median log price of the listing's nearest titles within the album (the same pressing
   or the same seller's template sells alike),
-- a ridge regression on the title's words and the listing's numbers, stacked out of fold,
+- a ridge regression on the title's words and the listing's numbers, stacked out of fold;
+  its strength is chosen by grouped cross-validation on the training listings alone,
 - the Discogs grade prior, when one is given.
 
 Three bagged quantile boosters (P25, P50, P75) give the suggested price and its range, and the
@@ -31,7 +32,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
-from sklearn.model_selection import GroupKFold
+from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
@@ -62,7 +63,7 @@ class AlbumPriceModel(BaseEstimator, RegressorMixin):
         max_features: float = 0.3,
         bags: int = 10,
         neighbours: int = 5,
-        ridge_alpha: float = 3.0,
+        ridge_alphas: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0),
         calibration_folds: int = 3,
     ) -> None:
         self.grade_prior = grade_prior
@@ -74,7 +75,7 @@ class AlbumPriceModel(BaseEstimator, RegressorMixin):
         self.max_features = max_features
         self.bags = bags
         self.neighbours = neighbours
-        self.ridge_alpha = ridge_alpha
+        self.ridge_alphas = ridge_alphas
         self.calibration_folds = calibration_folds
 
     def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> AlbumPriceModel:
@@ -211,11 +212,18 @@ class AlbumPriceModel(BaseEstimator, RegressorMixin):
         # Trained out of fold for the boosters' training rows, so they see it as they will
         # at prediction time; kept by group for the training listings a quote starts from.
         inputs = _ridge_inputs(X)
+        groups = X[GROUP_COLUMN]
+        search = GridSearchCV(self._ridge(self.ridge_alphas[0]),
+                              {"ridge__alpha": list(self.ridge_alphas)},
+                              scoring="neg_mean_absolute_error", cv=GroupKFold(INNER_FOLDS))
+        self.ridge_alpha_ = float(search.fit(inputs, residual, groups=groups)
+                                  .best_params_["ridge__alpha"])
+
         oof = np.zeros(len(X))
-        for train, test in GroupKFold(INNER_FOLDS).split(inputs, residual, X[GROUP_COLUMN]):
-            ridge = self._ridge().fit(inputs.iloc[train], residual[train])
+        for train, test in GroupKFold(INNER_FOLDS).split(inputs, residual, groups):
+            ridge = self._ridge(self.ridge_alpha_).fit(inputs.iloc[train], residual[train])
             oof[test] = ridge.predict(inputs.iloc[test])
-        self.ridge_ = self._ridge().fit(inputs, residual)
+        self.ridge_ = self._ridge(self.ridge_alpha_).fit(inputs, residual)
         self.ridge_out_of_fold_ = dict(zip(_listing_keys(X), oof, strict=True))
 
     def _listing_ridge(self, X: pd.DataFrame) -> np.ndarray:
@@ -254,7 +262,7 @@ class AlbumPriceModel(BaseEstimator, RegressorMixin):
                                      truth - np.maximum(lows, highs)))
         return float(np.median(np.concatenate(misses)))
 
-    def _ridge(self) -> Pipeline:
+    def _ridge(self, alpha: float) -> Pipeline:
         numbers = Pipeline([
             ("impute", SimpleImputer(strategy="median", add_indicator=True,
                                      keep_empty_features=True)),
@@ -265,7 +273,7 @@ class AlbumPriceModel(BaseEstimator, RegressorMixin):
              TITLE_COLUMN),
             ("numbers", numbers, STACKED_NUMBERS),
         ])
-        return Pipeline([("columns", columns), ("ridge", Ridge(alpha=self.ridge_alpha))])
+        return Pipeline([("columns", columns), ("ridge", Ridge(alpha=alpha))])
 
     def _booster(self, quantile: float, seed: int = 0) -> Pipeline:
         columns = ColumnTransformer(
