@@ -79,12 +79,16 @@ def build_sample_catalogue(home: Path, embedder) -> object:  # type: ignore[no-u
 
 
 @pytest.fixture(scope="session")
-def sample_catalogue(tmp_path_factory: pytest.TempPathFactory, full_embedder):  # type: ignore[no-untyped-def]
+def sample_catalogue(  # type: ignore[no-untyped-def]
+    tmp_path_factory: pytest.TempPathFactory, full_embedder
+):
     """Settings of a data home holding the sample catalogue indexed with MobileNetV2."""
     return build_sample_catalogue(tmp_path_factory.mktemp("sample-home"), full_embedder)
 
 
 @pytest.fixture(scope="session")
-def small_sample_catalogue(tmp_path_factory: pytest.TempPathFactory, small_embedder):  # type: ignore[no-untyped-def]
+def small_sample_catalogue(  # type: ignore[no-untyped-def]
+    tmp_path_factory: pytest.TempPathFactory, small_embedder
+):
     """The sample catalogue indexed with the small MobileNet (fast, for plumbing tests)."""
     return build_sample_catalogue(tmp_path_factory.mktemp("small-home"), small_embedder)

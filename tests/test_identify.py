@@ -49,7 +49,9 @@ def test_bad_photo_gets_an_error_answer(recognizer: Recognizer) -> None:
     assert "not an image" in answer.error
 
 
-def test_index_built_with_other_weights_is_refused(sample_catalogue, small_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_index_built_with_other_weights_is_refused(  # type: ignore[no-untyped-def]
+    sample_catalogue, small_embedder
+) -> None:
     from vinylprice.store import open_database
 
     database = open_database(sample_catalogue.resolved_database_url)
@@ -58,7 +60,9 @@ def test_index_built_with_other_weights_is_refused(sample_catalogue, small_embed
         Recognizer(sample_catalogue, database, small_embedder)
 
 
-def test_cli_prints_json_per_photo(sample_catalogue, sample_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_prints_json_per_photo(  # type: ignore[no-untyped-def]
+    sample_catalogue, sample_dir: Path, tmp_path: Path
+) -> None:
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 truncated")
     env = {

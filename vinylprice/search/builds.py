@@ -55,7 +55,8 @@ class BuildWriter:
 
     def __init__(self, builds_dir: Path) -> None:
         self.builds_dir = Path(builds_dir)
-        self.build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+        started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.build_id = f"{started}-{uuid.uuid4().hex[:6]}"
         self.builds_dir.mkdir(parents=True, exist_ok=True)
         self.staging = self.builds_dir / f".{self.build_id}.partial"
         self.staging.mkdir()
