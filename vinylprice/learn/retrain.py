@@ -104,16 +104,9 @@ def adopt_query_photos(database: Database) -> AdoptionReport:
 
 def refit_pricing(settings: Settings, database: Database) -> str:
     """Refit pricing on the current listings; returns what was fitted, in words."""
-    from vinylprice import pricing
+    from vinylprice.pricing import train_pricing
 
-    # The regression model, when installed, offers `train_pricing(settings, database)`;
-    # until then the median pricer is refitted (it keeps no state on disk).
-    train = getattr(pricing, "train_pricing", None)
-    if train is not None:
-        return str(train(settings, database))
-
-    pricing.MedianPricer(settings.currency).fit(database)
-    return "median of sold comparables, refitted"
+    return train_pricing(settings, database)
 
 
 def retrain(

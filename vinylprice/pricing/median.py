@@ -1,4 +1,7 @@
-"""The baseline: the median of an album's sold comparables, with P25–P75 as the range."""
+"""The baseline: the median item price of an album's sold comparables, P25–P75 as the range.
+
+Item prices, shipping extra, as the regression model quotes them, so that the two pricers
+answer the same question."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ ROUGH_BELOW = 3
 
 
 class MedianPricer:
-    """Quotes the median total price (item + shipping) of the album's sold comparables."""
+    """Quotes the median item price (shipping extra) of the album's sold comparables."""
 
     def __init__(self, currency: str = "USD", rates: Rates | None = None) -> None:
         self.currency = currency.upper()
@@ -50,9 +53,9 @@ class MedianPricer:
         if not sales:
             return None
 
-        totals = np.array([self._total(sale) for sale in sales])
-        low, median, high = np.percentile(totals, [25, 50, 75])
-        closest = sorted(sales, key=lambda sale: abs(self._total(sale) - median))[:3]
+        prices = np.array([self._item_price(sale) for sale in sales])
+        low, median, high = np.percentile(prices, [25, 50, 75])
+        closest = sorted(sales, key=lambda sale: abs(self._item_price(sale) - median))[:3]
         rough = len(sales) < ROUGH_BELOW
         return Price(
             suggested=round(float(median), 2),
@@ -63,22 +66,21 @@ class MedianPricer:
             method="median of sold comparables",
             rough=rough,
             closest=tuple(self._comparable(sale) for sale in closest),
-            note="grades are not taken into account by this price"
+            note="grades are not taken into account by this price; item price, shipping extra"
             if sleeve_grade or record_grade
-            else None,
+            else "item price, shipping extra",
         )
 
-
-    def _total(self, sale: Listing) -> float:
-        total = float(sale.price or 0.0) + float(sale.shipping or 0.0)
+    def _item_price(self, sale: Listing) -> float:
+        price = float(sale.price or 0.0)
         if self.rates is None:
-            return total
-        return self.rates.convert(total, sale.currency or self.currency, self.currency)
+            return price
+        return self.rates.convert(price, sale.currency or self.currency, self.currency)
 
     def _comparable(self, sale: Listing) -> Comparable:
         return Comparable(
             title=sale.title,
-            price=round(self._total(sale), 2),
+            price=round(self._item_price(sale), 2),
             currency=self.currency,
             sleeve_grade=sale.sleeve_grade,
             record_grade=sale.record_grade,
