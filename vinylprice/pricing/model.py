@@ -10,13 +10,15 @@ listing's own features (grades, shipping, title hints, lots):
   its strength is chosen by grouped cross-validation on the training listings alone,
 - the Discogs grade prior, when one is given.
 
-Three bagged quantile boosters (P25, P50, P75) give the suggested price and its range, and the
-range is widened by a conformal margin measured out of fold, so that it holds about half of
-the true prices. Every booster is constrained to rise with the sleeve and record grades (and
-the grade prior) and the stacked ridge never sees grades. The constraint shapes the trees, but
-scikit-learn then resets quantile leaves to the residuals' quantile, which can dent it by a
-few cents; the pricer therefore takes a running maximum over grades (`regression.py`), so a
-better grade never lowers a quote.
+Three bagged quantile boosters (P25, P50, P75) give the suggested price and its range. Each bag
+is fitted on a bootstrap of the listing groups (Poisson weights, so a group is in or out of a
+bag as a whole): with a few hundred noisy sales, averaging over resamples steadies the trees
+more than feature subsampling alone. The range is widened by a conformal margin measured out of
+fold, so that it holds about half of the true prices. Every booster is constrained to rise with
+the sleeve and record grades (and the grade prior) and the stacked ridge never sees grades. The
+constraint shapes the trees, but scikit-learn then resets quantile leaves to the residuals'
+quantile, which can dent it by a few cents; the pricer therefore takes a running maximum over
+grades (`regression.py`), so a better grade never lowers a quote.
 
 Signals that come from other listings always leave out the listing's own group (the same item
 seen twice), while fitting and predicting alike, so no booster learns from its own target.
@@ -58,7 +60,7 @@ class AlbumPriceModel(BaseEstimator, RegressorMixin):
         learning_rate: float = 0.05,
         max_iter: int = 200,
         max_leaf_nodes: int = 8,
-        min_samples_leaf: int = 10,
+        min_samples_leaf: int = 5,
         l2_regularization: float = 1.0,
         max_features: float = 0.3,
         bags: int = 10,
@@ -91,10 +93,12 @@ class AlbumPriceModel(BaseEstimator, RegressorMixin):
         design = self._design(X)
         self.feature_names_ = list(design.columns)
 
+        bag_weights = _group_bootstrap_weights(X[GROUP_COLUMN], self.bags)
         with one_thread():
             self.boosters_ = {
-                quantile: [self._booster(quantile, seed).fit(design, residual)
-                           for seed in range(self.bags)]
+                quantile: [self._booster(quantile, seed).fit(design, residual,
+                                                             boost__sample_weight=weights)
+                           for seed, weights in enumerate(bag_weights)]
                 for quantile in QUANTILES
             }
             self.margin_ = self._conformal_margin(design, residual, X[GROUP_COLUMN])
@@ -296,6 +300,14 @@ class AlbumPriceModel(BaseEstimator, RegressorMixin):
             random_state=seed,
         )
         return Pipeline([("columns", columns), ("boost", booster)])
+
+
+def _group_bootstrap_weights(groups: pd.Series, bags: int) -> list[np.ndarray]:
+    # Poisson(1) counts per group approximate drawing the groups with replacement, and keep
+    # every row of a group in or out together, as the out-of-group signals assume.
+    unique, codes = np.unique(groups.to_numpy(), return_inverse=True)
+    return [np.random.default_rng(seed).poisson(1.0, len(unique))[codes].astype(float)
+            for seed in range(bags)]
 
 
 def _listing_keys(X: pd.DataFrame) -> list[tuple[object, str]]:
