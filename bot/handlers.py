@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from telegram import Bot, Message, Update
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import replies
@@ -37,6 +37,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".bmp", ".
 UNTYPED_MIME_TYPES = ("", "application/octet-stream", "binary/octet-stream")
 CHAT_ACTION_EVERY_S = 4.0
 MIN_PHOTO_SIDE = 320  # Telegram's smaller sizes are thumbnails too small to recognise a cover
+DOWNLOAD_ATTEMPTS = 3
+DOWNLOAD_RETRY_S = 1.0
 
 current_query_id: ContextVar[str | None] = ContextVar("current_query_id", default=None)
 
@@ -235,7 +237,7 @@ async def _recognize(
     started = time.perf_counter()
     async with _showing_action(context.bot, message.chat_id, ChatAction.TYPING):
         try:
-            data = await (await context.bot.get_file(file_id)).download_as_bytearray()
+            data = await _download(context.bot, file_id, kind)
         except BadRequest as error:
             log.info("%s download refused by Telegram: %s", kind, error.message)
             await message.reply_text(replies.CANNOT_DOWNLOAD)
@@ -255,6 +257,21 @@ async def _recognize(
         answer.query_id, kind, answer.decision, (downloaded - started) * 1000,
         (finished - downloaded) * 1000, (finished - started) * 1000,
     )
+
+
+async def _download(bot: Bot, file_id: str, kind: str) -> bytearray:
+    # A dropped connection must not cost the user their photo: fetching a file is safe to
+    # repeat. Refusals (BadRequest, itself a NetworkError) are final.
+    for attempt in range(1, DOWNLOAD_ATTEMPTS):
+        try:
+            return await (await bot.get_file(file_id)).download_as_bytearray()
+        except BadRequest:
+            raise
+        except NetworkError as error:
+            log.warning("%s download failed (%s), attempt %d of %d; retrying", kind,
+                        error.message, attempt, DOWNLOAD_ATTEMPTS)
+            await asyncio.sleep(DOWNLOAD_RETRY_S * attempt)
+    return await (await bot.get_file(file_id)).download_as_bytearray()
 
 
 async def _edit(message: Message | Any, reply: Reply) -> None:

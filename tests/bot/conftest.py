@@ -42,10 +42,15 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def transport(api: FakeBotApi) -> InProcessRequest:
+    return InProcessRequest(api)
+
+
+@pytest.fixture
 async def app(
-    api: FakeBotApi, recognizer: FakeRecognizer, settings: Settings
+    transport: InProcessRequest, recognizer: FakeRecognizer, settings: Settings
 ) -> AsyncIterator[Application]:
-    application = build_application(settings, recognizer, request=InProcessRequest(api))
+    application = build_application(settings, recognizer, request=transport)
     async with application:
         yield application
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from telegram.error import NetworkError
 from telegram.request import BaseRequest, RequestData
 
 from tests.e2e.fake_bot_api import FakeBotApi
@@ -122,6 +123,8 @@ class InProcessRequest(BaseRequest):
 
     def __init__(self, api: FakeBotApi) -> None:
         self.api = api
+        # Requests whose URL path ends with a key fail with a dropped connection, that many times.
+        self.drop: dict[str, int] = {}
 
     @property
     def read_timeout(self) -> float:
@@ -144,7 +147,10 @@ class InProcessRequest(BaseRequest):
         pool_timeout: Any = None,
     ) -> tuple[int, bytes]:
         params = request_data.parameters if request_data else {}
-        status, body, _ = await asyncio.to_thread(
-            self.api.route, method, unquote(urlsplit(url).path), dict(params)
-        )
+        path = unquote(urlsplit(url).path)
+        for suffix, left in self.drop.items():
+            if left and path.endswith(suffix):
+                self.drop[suffix] = left - 1
+                raise NetworkError("httpx.ReadError: connection dropped (test)")
+        status, body, _ = await asyncio.to_thread(self.api.route, method, path, dict(params))
         return status, body

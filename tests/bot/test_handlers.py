@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot import replies
+from bot import handlers, replies
 from bot.users import user_key
 from tests.bot.conftest import ADMIN_ID, USER_ID
-from tests.bot.doubles import FakeRecognizer
+from tests.bot.doubles import FakeRecognizer, InProcessRequest
 from tests.e2e.fake_bot_api import TOKEN, FakeBotApi
 
 SAMPLE_PHOTO = Path(__file__).resolve().parents[2] / "sample" / "seed_ebay" / "origin-image.webp"
@@ -325,3 +325,31 @@ async def test_failure_is_logged_with_query_id_and_the_user_is_told(
     assert last_text(api) == replies.SOMETHING_WENT_WRONG
     assert "update failed: query q9999" in caplog.text
     assert "KeyError" in caplog.text
+
+
+async def test_a_dropped_download_is_retried(
+    api: FakeBotApi, deliver: Deliver, transport: InProcessRequest, recognizer: FakeRecognizer,
+    photo_bytes: bytes, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(handlers, "DOWNLOAD_RETRY_S", 0.0)
+    transport.drop = {"/getFile": 1, "/photos/file2": 1}
+
+    with caplog.at_level(logging.WARNING, logger="bot.handlers"):
+        answer = await send_photo_and_answer(api, deliver, photo_bytes)
+
+    assert "Fleetwood Mac – Rumours" in answer["text"]
+    assert len(recognizer.identified) == 1
+    assert caplog.text.count("photo download failed") == 2
+
+
+async def test_a_download_that_keeps_failing_gets_a_reply(
+    api: FakeBotApi, deliver: Deliver, transport: InProcessRequest, recognizer: FakeRecognizer,
+    photo_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handlers, "DOWNLOAD_RETRY_S", 0.0)
+    transport.drop = {"/getFile": handlers.DOWNLOAD_ATTEMPTS}
+
+    answer = await send_photo_and_answer(api, deliver, photo_bytes)
+
+    assert answer["text"] == replies.SOMETHING_WENT_WRONG
+    assert recognizer.identified == []

@@ -51,6 +51,12 @@ class ApiError(Exception):
         self.description = description
 
 
+class _Server(ThreadingHTTPServer):
+    # Twenty users at once open more connections than socketserver's default backlog of 5.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class FakeBotApi:
     """In-memory Bot API for one bot; thread-safe, because the HTTP server runs in threads."""
 
@@ -70,7 +76,7 @@ class FakeBotApi:
         self._files: dict[str, tuple[bytes, str]] = {}
         self._counter = 0
         self._closed = False
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self.root_url: str | None = None
         self.webhook: dict[str, Any] | None = None
         self.webhook_statuses: list[int] = []
@@ -332,8 +338,7 @@ class FakeBotApi:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         host, port = self._server.server_address[:2]
         self.root_url = f"http://{host}:{port}"
