@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 
-from vinylprice.answer import Album, Answer, Candidate, Price
+from vinylprice.answer import Album, Answer, Candidate, Comparable, Price
+from vinylprice.pricing.grades import grade_label, parse_grade
 from vinylprice.images import describe_bytes
 
 PARSE_MODE = ParseMode.HTML
@@ -22,6 +23,7 @@ GRADES = ("NM", "VG+", "VG", "G+")
 MAX_ALTERNATIVES = 3
 MAX_BUTTON_LABEL = 40
 MAX_CALLBACK_BYTES = 64
+SALE_TITLE_CHARS = 60
 ACTION_KINDS = ("ok", "pick", "none", "grade")
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 EXAMPLE_NAME = "Rumours by Fleetwood Mac"
@@ -223,6 +225,20 @@ def _verdict_lines(answer: Answer) -> list[str]:
     return [name, _certainty_words(answer.confidence)]
 
 
+def _sale_line(sale: Comparable) -> str:
+    grades = "/".join(_short_grade(grade) for grade in (sale.sleeve_grade, sale.record_grade)
+                      if grade)
+    details = ", ".join(part for part in (grades, sale.sold_date) if part)
+    title = sale.title if len(sale.title) <= SALE_TITLE_CHARS else (
+        sale.title[: SALE_TITLE_CHARS - 1].rstrip() + "…")
+    suffix = f" ({escape(details)})" if details else ""
+    return f"• {format_money(sale.price, sale.currency)}: {escape(title)}{suffix}"
+
+
+def _short_grade(text: str) -> str:
+    return grade_label(parse_grade(text)) or text
+
+
 def _certainty_words(confidence: float) -> str:
     if confidence >= 0.9:
         return "I'm confident this is the one."
@@ -249,6 +265,9 @@ def _price_lines(price: Price | None, answer: Answer) -> list[str]:
         lines.append("Too few sales for a firm price, so take it as a rough guide.")
     if price.note:
         lines.append(f"<i>Note: {escape(price.note)}.</i>")
+    if price.closest:
+        lines.append("Closest sales:")
+        lines.extend(_sale_line(sale) for sale in price.closest)
     lines.append(
         f"Grades: sleeve {escape(answer.sleeve_grade or 'any')}, "
         f"record {escape(answer.record_grade or 'any')}."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from vinylprice.cli.main import main
 from vinylprice.pricing.currency import CurrencyError, Rates
 from vinylprice.settings import Settings
 
@@ -49,3 +50,43 @@ def test_the_default_rates_cover_the_display_currency() -> None:
 
     assert rates.knows(settings.currency)
     assert rates.date == settings.currency_rates_date
+
+
+def test_the_base_currency_must_be_worth_one_unit_of_itself() -> None:
+    with pytest.raises(CurrencyError, match="base currency's own rate must be 1"):
+        Rates("USD", {"USD": 2.0, "EUR": 1.08})
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"VINYLPRICE_CURRENCY": "XYZ"}, "no exchange rate for XYZ"),
+        ({"VINYLPRICE_BASE_CURRENCY": "EUR"}, "rate for EUR is 1.08"),
+        ({"VINYLPRICE_CURRENCY_RATES": '{"USD": 1, "EUR": -1}'}, "rate for EUR is -1.0"),
+    ],
+)
+def test_settings_that_disagree_stop_every_command_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    variables: dict[str, str], expected: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+    assert main(["db", "status"]) == 2
+
+    error = capsys.readouterr().err
+    assert error.startswith("vinylprice: invalid setting: VINYLPRICE_CURRENCY,")
+    assert expected in error
+    assert "Traceback" not in error and len(error.strip().splitlines()) == 1
+
+
+def test_a_rates_table_that_is_not_json_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VINYLPRICE_CURRENCY_RATES", "{USD:1")
+
+    assert main(["db", "status"]) == 2
+
+    error = capsys.readouterr().err
+    assert 'invalid setting: error parsing value for field "currency_rates"' in error
+    assert len(error.strip().splitlines()) == 1

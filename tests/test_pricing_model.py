@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
+import json
 import logging
 from pathlib import Path
 
@@ -81,6 +83,19 @@ def test_a_quote_carries_its_evidence(pricer: RegressionPricer, sales: SalesData
     assert all(sale.price > 0 and sale.title for sale in price.closest)
 
 
+def test_closest_sales_without_grades_say_none(pricer: RegressionPricer,
+                                               sales: SalesData) -> None:
+    # Blank grades come from pandas as NaN; answers are JSON and a CLI line joins grade texts.
+    closest = [sale for album in _albums(sales)
+               for sleeve in (None, "G", "NM") for record in (None, "VG")
+               for sale in pricer.quote(album, sleeve, record).closest]
+
+    assert all(isinstance(sale.sleeve_grade, str | None) for sale in closest)
+    assert all(isinstance(sale.record_grade, str | None) for sale in closest)
+    assert any(sale.sleeve_grade is None or sale.record_grade is None for sale in closest)
+    json.dumps([dataclasses.asdict(sale) for sale in closest], allow_nan=False)
+
+
 @pytest.mark.parametrize("record", [None, "VG", "NM"])
 def test_a_better_sleeve_never_lowers_the_price(
     pricer: RegressionPricer, sales: SalesData, record: str | None
@@ -140,6 +155,20 @@ def test_closest_sales_follow_the_asked_grades(pricer: RegressionPricer,
     assert price.note is not None and "priced for sleeve VG+ and record VG+" in price.note
     for sale in price.closest:
         assert parse_grade(sale.sleeve_grade) is not None or parse_grade(sale.record_grade)
+
+
+def test_a_grade_between_two_is_priced_and_named_as_the_lower(
+    pricer: RegressionPricer, sales: SalesData
+) -> None:
+    album = _albums(sales)[0]
+
+    between = pricer.quote(album, "VG+~EX")
+    whole = pricer.quote(album, "VG+")
+
+    assert between is not None and whole is not None
+    assert between.suggested == whole.suggested
+    assert between.note is not None
+    assert "priced for sleeve VG+ ('VG+~EX' is between grades; priced as the lower)" in between.note
 
 
 def test_an_unreadable_grade_is_said_and_ignored(pricer: RegressionPricer,

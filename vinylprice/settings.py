@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -67,6 +67,18 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @model_validator(mode="after")
+    def _currencies_in_the_rates_table(self) -> Settings:
+        # Checked here so that a wrong table stops every command at start, not a quote later.
+        from vinylprice.pricing.currency import CurrencyError, Rates
+
+        try:
+            Rates.from_settings(self).from_base(1.0, self.currency)
+        except CurrencyError as error:
+            raise ValueError(f"VINYLPRICE_CURRENCY, VINYLPRICE_BASE_CURRENCY and "
+                             f"VINYLPRICE_CURRENCY_RATES disagree: {error}") from error
+        return self
 
     @cached_property
     def resolved_database_url(self) -> str:

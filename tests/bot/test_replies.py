@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from telegram import ForceReply
 
 from bot import replies
 from bot.replies import Action
-from vinylprice.answer import Album, Answer, Candidate, Price
+from vinylprice.answer import Album, Answer, Candidate, Comparable, Price
 
 RUMOURS = Album(1, "Fleetwood Mac", "Rumours")
 TUSK = Album(2, "Fleetwood Mac", "Tusk")
@@ -223,3 +225,18 @@ def test_stats_text_lists_each_figure() -> None:
         "accuracy confirmed: 0.800",
         "build id: b&lt;1&gt;",
     ]
+
+
+def test_the_closest_sales_behind_a_price_are_listed() -> None:
+    long_title = "Fleetwood Mac Rumours 1977 Warner BSK 3010 first press with the lyric insert NM"
+    closest = (
+        Comparable("Rumours LP <orig>", 23.5, "USD", "VG+", "NM", "2024-05-06"),
+        Comparable(long_title, 25.0, "USD", None, None, None),
+    )
+    reply = replies.render_answer(matched(price=dataclasses.replace(PRICE, closest=closest)))
+
+    first_sale = "• $23.50: Rumours LP &lt;orig&gt; (VG+/NM, 2024-05-06)"
+    assert f"Closest sales:\n{first_sale}\n" in reply.text
+    shortened = next(line for line in reply.text.splitlines() if line.startswith("• $25:"))
+    assert shortened.endswith("…") and len(shortened) <= len("• $25: ") + 60
+    assert "Closest sales" not in replies.render_answer(matched()).text

@@ -8,12 +8,15 @@ server and sets it. Each test gets a fresh, empty database that is dropped after
 from __future__ import annotations
 
 import os
+import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from vinylprice.store import Database, open_database
@@ -21,6 +24,7 @@ from vinylprice.store.db import normalise_url
 
 POSTGRES_URL_VARIABLE = "VINYLPRICE_TEST_POSTGRES_URL"
 BACKENDS = ["sqlite", "postgresql"]
+DROP_ATTEMPTS = 5
 
 
 def fresh_postgres_url() -> Iterator[str]:
@@ -38,9 +42,23 @@ def fresh_postgres_url() -> Iterator[str]:
         url = make_url(normalise_url(admin_url)).set(database=name)
         yield url.render_as_string(hide_password=False)
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop(admin, name)
         admin.dispose()
+
+
+def _drop(admin: Engine, name: str) -> None:
+    # FORCE ends the test's own connections, but the CI role may not end a server process such
+    # as an autovacuum worker visiting the new database; those finish within moments.
+    for attempt in range(DROP_ATTEMPTS):
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except DBAPIError as error:
+            if attempt == DROP_ATTEMPTS - 1:
+                warnings.warn(f"test database {name} left behind: {error.orig}", stacklevel=2)
+                return
+            time.sleep(1.0)
 
 
 @pytest.fixture(params=BACKENDS)

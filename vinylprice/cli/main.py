@@ -9,6 +9,7 @@ import logging
 import sys
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from vinylprice import __version__
@@ -47,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as error:
         print(f"vinylprice: invalid setting: {_settings_problems(error)}", file=sys.stderr)
         return 2
+    except SettingsError as error:
+        cause = f" ({error.__cause__})" if error.__cause__ else ""
+        print(f"vinylprice: invalid setting: {error}{cause}", file=sys.stderr)
+        return 2
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else getattr(args, "log_level", logging.WARNING),
@@ -71,8 +76,12 @@ def main(argv: list[str] | None = None) -> int:
 def _settings_problems(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if not item["loc"]:  # a check across settings names its variables itself
+            problems.append(message)
+            continue
         name = "VINYLPRICE_" + "_".join(str(part) for part in item["loc"]).upper()
-        problems.append(f"{name}: {item['msg']}")
+        problems.append(f"{name}: {message}")
     return "; ".join(problems)
 
 

@@ -20,11 +20,15 @@ class Rates:
 
     def __post_init__(self) -> None:
         normalised = {code.upper(): float(rate) for code, rate in self.rates.items()}
-        normalised.setdefault(self.base.upper(), 1.0)
+        base = self.base.upper()
+        normalised.setdefault(base, 1.0)
         for code, rate in normalised.items():
             if not math.isfinite(rate) or rate <= 0:
                 raise CurrencyError(f"rate for {code} is {rate}; expected a positive number")
-        object.__setattr__(self, "base", self.base.upper())
+        if normalised[base] != 1.0:
+            raise CurrencyError(f"rate for {base} is {normalised[base]}; the base currency's "
+                                f"own rate must be 1 (rates are values in {base})")
+        object.__setattr__(self, "base", base)
         object.__setattr__(self, "rates", normalised)
 
     @classmethod

@@ -103,7 +103,8 @@ class Evaluation:
     def table(self) -> str:
         """The evaluation as a fixed-width text table with its verdicts."""
         lines = [
-            (f"Grouped {self.folds}-fold cross-validation, {self.repeats} shuffles averaged; "
+            (f"Grouped {self.folds}-fold cross-validation, "
+             f"{'one shuffle' if self.repeats == 1 else f'{self.repeats} shuffles averaged'}; "
              f"{self.listings} sold listings in {self.groups} listing groups; item prices in "
              f"{self.currency}."),
             "",

@@ -262,8 +262,8 @@ class RegressionPricer:
             title=str(row["title"] or ""),
             price=self._display(float(np.exp(self._sales.log_price[position]))),
             currency=self.currency,
-            sleeve_grade=row["sleeve_grade"],
-            record_grade=row["record_grade"],
+            sleeve_grade=str(row["sleeve_grade"]) if _present(row["sleeve_grade"]) else None,
+            record_grade=str(row["record_grade"]) if _present(row["record_grade"]) else None,
             sold_date=pd.Timestamp(sold).date().isoformat() if _present(sold) else None,
         )
 
@@ -337,8 +337,9 @@ def _note(sleeve_text: str | None, record_text: str | None, sleeve: float | None
     for side, text, rank in (("sleeve", sleeve_text, sleeve), ("record", record_text, record)):
         if text and rank is None:
             parts.append(f"{side} grade '{text}' not understood (expected e.g. VG+, NM, EX)")
-    asked = [f"{side} {grade_label(rank)}" for side, rank in (("sleeve", sleeve),
-                                                               ("record", record))
+    asked = [_priced_grade(side, text, rank)
+             for side, text, rank in (("sleeve", sleeve_text, sleeve),
+                                      ("record", record_text, record))
              if rank is not None]
     if asked:
         parts.append(f"priced for {' and '.join(asked)}")
@@ -346,6 +347,14 @@ def _note(sleeve_text: str | None, record_text: str | None, sleeve: float | None
         parts.append("no grades given: priced as a typical copy of the album's sales")
     parts.append("item price, shipping extra")
     return "; ".join(parts)
+
+
+def _priced_grade(side: str, text: str | None, rank: float) -> str:
+    # Quotes exist for whole grades only; a grade between two is priced as the lower one.
+    priced = grade_label(float(GRADE_STEPS[_step(rank)]))
+    if priced == grade_label(rank):
+        return f"{side} {priced}"
+    return f"{side} {priced} ('{text}' is between grades; priced as the lower)"
 
 
 def _present(value: object) -> bool:
