@@ -23,7 +23,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-
 from telegram.request import BaseRequest
 
 from bot import handlers

@@ -15,8 +15,8 @@ from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 
 from vinylprice.answer import Album, Answer, Candidate, Comparable, Price
-from vinylprice.pricing.grades import grade_label, parse_grade
 from vinylprice.images import describe_bytes
+from vinylprice.pricing.grades import grade_label, parse_grade
 
 PARSE_MODE = ParseMode.HTML
 GRADES = ("NM", "VG+", "VG", "G+")

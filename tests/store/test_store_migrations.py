@@ -79,9 +79,8 @@ def test_migrated_schema_enforces_foreign_keys(database: Database) -> None:
 
     from vinylprice.store import Feedback
 
-    with pytest.raises(IntegrityError):
-        with database.session() as session:
-            session.add(Feedback(query_id="no-such-query", kind="confirmed"))
+    with pytest.raises(IntegrityError), database.session() as session:
+        session.add(Feedback(query_id="no-such-query", kind="confirmed"))
 
 
 def test_check_schema_names_the_upgrade_command(empty_database: Database) -> None:

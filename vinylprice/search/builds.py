@@ -15,7 +15,7 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ class BuildWriter:
 
     def __init__(self, builds_dir: Path) -> None:
         self.builds_dir = Path(builds_dir)
-        started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.build_id = f"{started}-{uuid.uuid4().hex[:6]}"
         self.builds_dir.mkdir(parents=True, exist_ok=True)
         self.staging = self.builds_dir / f".{self.build_id}.partial"
@@ -74,7 +74,7 @@ class BuildWriter:
     def commit(self, manifest: dict[str, Any]) -> str:
         """Finish the build and make it the current one; returns its id."""
         manifest = {**manifest, "build_id": self.build_id,
-                    "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                    "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
         (self.staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
         final = self.builds_dir / self.build_id
         os.replace(self.staging, final)

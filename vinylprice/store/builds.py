@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from vinylprice.store.models import IndexBuild
 def record_index_build(database: Database, build_path: Path, seconds: float) -> IndexBuild:
     """Record the build in `build_path` from its manifest, with how long it took to make."""
     manifest = json.loads((Path(build_path) / "manifest.json").read_text())
-    finished = datetime.now(timezone.utc)
+    finished = datetime.now(UTC)
     row = IndexBuild(
         build_id=manifest["build_id"],
         embedder=str(manifest.get("embedder", "")),
