@@ -226,17 +226,14 @@ def _verdict_lines(answer: Answer) -> list[str]:
 
 
 def _sale_line(sale: Comparable) -> str:
-    grades = "/".join(_short_grade(grade) for grade in (sale.sleeve_grade, sale.record_grade)
-                      if grade)
+    grades = "/".join(label for label in (grade_label(parse_grade(sale.sleeve_grade)),
+                                          grade_label(parse_grade(sale.record_grade)))
+                      if label)
     details = ", ".join(part for part in (grades, sale.sold_date) if part)
     title = sale.title if len(sale.title) <= SALE_TITLE_CHARS else (
         sale.title[: SALE_TITLE_CHARS - 1].rstrip() + "…")
     suffix = f" ({escape(details)})" if details else ""
     return f"• {format_money(sale.price, sale.currency)}: {escape(title)}{suffix}"
-
-
-def _short_grade(text: str) -> str:
-    return grade_label(parse_grade(text)) or text
 
 
 def _certainty_words(confidence: float) -> str:

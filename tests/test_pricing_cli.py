@@ -42,8 +42,10 @@ def test_train_pricing_saves_the_model_with_its_metadata(
     )
 
 
+@pytest.mark.parametrize("options", [["--no-evaluate"], []])
 def test_train_pricing_without_sales_says_what_to_do(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    options: list[str]
 ) -> None:
     from vinylprice.cli import main
 
@@ -51,7 +53,7 @@ def test_train_pricing_without_sales_says_what_to_do(
     monkeypatch.setenv("VINYLPRICE_HOME", str(tmp_path))
     monkeypatch.delenv("VINYLPRICE_DATABASE_URL", raising=False)
 
-    code = main(["train-pricing", "--no-asking-prices", "--no-evaluate"])
+    code = main(["train-pricing", "--no-asking-prices", *options])
 
     assert code == 2
     assert "at least 20 sold listings" in capsys.readouterr().err

@@ -62,7 +62,7 @@ def test_the_base_currency_must_be_worth_one_unit_of_itself() -> None:
     [
         ({"VINYLPRICE_CURRENCY": "XYZ"}, "no exchange rate for XYZ"),
         ({"VINYLPRICE_BASE_CURRENCY": "EUR"}, "rate for EUR is 1.08"),
-        ({"VINYLPRICE_CURRENCY_RATES": '{"USD": 1, "EUR": -1}'}, "rate for EUR is -1.0"),
+        ({"VINYLPRICE_BASE_CURRENCY": "XYZ"}, "base currency XYZ is not in the rates table"),
     ],
 )
 def test_settings_that_disagree_stop_every_command_with_one_line(
@@ -88,5 +88,38 @@ def test_a_rates_table_that_is_not_json_is_named(
     assert main(["db", "status"]) == 2
 
     error = capsys.readouterr().err
-    assert 'invalid setting: error parsing value for field "currency_rates"' in error
+    assert "invalid setting: VINYLPRICE_CURRENCY_RATES could not be parsed: Expecting" in error
     assert len(error.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"VINYLPRICE_CURRENCY": ""}, "VINYLPRICE_CURRENCY: '' is not a currency code"),
+        ({"VINYLPRICE_BASE_CURRENCY": "dollar"}, "VINYLPRICE_BASE_CURRENCY: 'dollar' is not"),
+        ({"VINYLPRICE_CURRENCY_RATES": '{"USD": 1, "EUR": -1}'}, "rate for EUR is -1.0"),
+        ({"VINYLPRICE_CURRENCY_RATES": '{"USD": 1, "EUR": 1e-310}'}, "rate for EUR is 1e-310"),
+        ({"VINYLPRICE_CURRENCY_RATES": '{"USD": 1, "EUR": 1e300}'}, "rate for EUR is 1e+300"),
+    ],
+)
+def test_malformed_codes_and_implausible_rates_are_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    variables: dict[str, str], expected: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+    assert main(["db", "status"]) == 2
+
+    error = capsys.readouterr().err
+    assert expected in error and len(error.strip().splitlines()) == 1
+
+
+def test_currency_codes_are_trimmed_and_upper_cased(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VINYLPRICE_CURRENCY", " eur ")
+    monkeypatch.setenv("VINYLPRICE_CURRENCY_RATES", '{"usd": 1, "eur": 1.08}')
+
+    settings = Settings(_env_file=None)
+
+    assert settings.currency == "EUR"
+    assert Rates.from_settings(settings).to_base(10.0, "EUR") == pytest.approx(10.8)

@@ -8,6 +8,7 @@ import pytest
 
 from vinylprice.pricing import MedianPricer
 from vinylprice.pricing.currency import Rates
+from vinylprice.settings import Settings
 from vinylprice.store import Album, Database, Listing, open_database
 
 RATES = Rates("USD", {"EUR": 1.25, "GBP": 1.5}, date="2024-05-10")
@@ -46,3 +47,16 @@ def test_quotes_the_median_item_price_in_the_display_currency(database: Database
 
 def test_an_album_without_sales_gets_no_price(database: Database) -> None:
     assert MedianPricer("USD", RATES).fit(database).quote(2) is None
+
+
+def test_plot_prices_compares_item_prices_in_the_display_currency(database: Database,
+                                                                  tmp_path: Path) -> None:
+    from vinylprice.cli.admin import _leave_one_out_medians
+
+    settings = Settings(_env_file=None, home=tmp_path, currency="EUR",
+                        currency_rates={"USD": 1.0, "EUR": 1.25, "GBP": 1.5})
+
+    actual, predicted = _leave_one_out_medians(database, settings)
+
+    assert actual == pytest.approx([8.0, 16.0, 24.0])
+    assert predicted == pytest.approx([20.0, 16.0, 12.0])

@@ -231,7 +231,7 @@ def test_the_closest_sales_behind_a_price_are_listed() -> None:
     long_title = "Fleetwood Mac Rumours 1977 Warner BSK 3010 first press with the lyric insert NM"
     closest = (
         Comparable("Rumours LP <orig>", 23.5, "USD", "VG+", "NM", "2024-05-06"),
-        Comparable(long_title, 25.0, "USD", None, None, None),
+        Comparable(long_title, 25.0, "USD", "See Item Description", None, None),
     )
     reply = replies.render_answer(matched(price=dataclasses.replace(PRICE, closest=closest)))
 

@@ -103,41 +103,47 @@ def run_plot_embeddings(args: argparse.Namespace, settings: Settings) -> int:
 def run_plot_prices(args: argparse.Namespace, settings: Settings) -> int:
     from vinylprice.plots import plot_price_predictions
 
-    actual, predicted = _leave_one_out_medians(_open(settings))
+    actual, predicted = _leave_one_out_medians(_open(settings), settings)
     if len(actual) < 2:
         raise CommandError("Need at least 2 albums' worth of sold listings; run `vinylprice "
                            "ingest` with sold listings first.")
     output = Path(args.output or settings.home / "plots" / "prices-median.png")
     plot_price_predictions(actual, predicted, output, settings.currency,
-                           title="Median of the album's other sales (leave-one-out)")
+                           title="Median item price of the album's other sales (leave-one-out)")
     print(f"wrote {output} ({len(actual)} sold listings)")
     return 0
 
 
-def _leave_one_out_medians(database: Database) -> tuple[list[float], list[float]]:
-    """Each comparable sale's total next to the median total of its album's other sales."""
+def _leave_one_out_medians(database: Database,
+                           settings: Settings) -> tuple[list[float], list[float]]:
+    """Each comparable sale's item price next to the median of its album's other sales, both
+    in the display currency (shipping extra, as quotes are)."""
     import numpy as np
     from sqlalchemy import select
 
+    from vinylprice.pricing.currency import Rates
     from vinylprice.store import Listing
 
+    rates = Rates.from_settings(settings)
     with database.session() as session:
         sales = session.execute(
-            select(Listing.album_id, Listing.price, Listing.shipping).where(
+            select(Listing.album_id, Listing.price, Listing.currency).where(
                 Listing.kind == "sold", Listing.excluded.is_(False),
                 Listing.album_id.is_not(None), Listing.price.is_not(None),
             )
         ).all()
-    totals: dict[int, list[float]] = {}
+    prices: dict[int, list[float]] = {}
     for sale in sales:
-        totals.setdefault(sale.album_id, []).append(sale.price + (sale.shipping or 0.0))
+        if rates.knows(sale.currency):
+            price = rates.convert(sale.price, sale.currency or rates.base, settings.currency)
+            prices.setdefault(sale.album_id, []).append(price)
 
     actual, predicted = [], []
-    for album_totals in totals.values():
-        for position, total in enumerate(album_totals):
-            others = album_totals[:position] + album_totals[position + 1:]
+    for album_prices in prices.values():
+        for position, price in enumerate(album_prices):
+            others = album_prices[:position] + album_prices[position + 1:]
             if others:
-                actual.append(total)
+                actual.append(price)
                 predicted.append(float(np.median(others)))
     return actual, predicted
 

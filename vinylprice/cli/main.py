@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 
 from pydantic import ValidationError
@@ -49,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vinylprice: invalid setting: {_settings_problems(error)}", file=sys.stderr)
         return 2
     except SettingsError as error:
-        cause = f" ({error.__cause__})" if error.__cause__ else ""
-        print(f"vinylprice: invalid setting: {error}{cause}", file=sys.stderr)
+        field = re.search(r'field "(\w+)"', str(error))
+        name = f"VINYLPRICE_{field.group(1).upper()}" if field else "a setting"
+        cause = f": {error.__cause__}" if error.__cause__ else ""
+        print(f"vinylprice: invalid setting: {name} could not be parsed{cause}", file=sys.stderr)
         return 2
 
     logging.basicConfig(

@@ -176,7 +176,7 @@ def evaluate(
             .split(sales.inputs, prices, groups)
         )
     ]
-    fold_results = Parallel(n_jobs=jobs, return_as="generator")(
+    fold_results = Parallel(n_jobs=min(jobs, len(splits)), return_as="generator")(
         delayed(_predict_fold)(methods, train, test) for _, _, test, train in splits
     )
     predictions = {name: [np.zeros((len(prices), 3)) for _ in range(repeats)]

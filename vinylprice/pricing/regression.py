@@ -164,7 +164,8 @@ class RegressionPricer:
         except FileNotFoundError as error:
             raise PricingModelError(f"{path}: no saved pricing model") from error
         except Exception as error:  # joblib raises many kinds for damaged or foreign files
-            raise PricingModelError(f"{path}: cannot read the pricing model ({error})") from error
+            raise PricingModelError(f"{path}: cannot read the pricing model "
+                                   f"({type(error).__name__}: {error})") from error
         if not isinstance(saved, dict) or saved.get("metadata", {}).get("format") != FORMAT_VERSION:
             raise PricingModelError(
                 f"{path}: not a pricing model of format {FORMAT_VERSION}; run "
