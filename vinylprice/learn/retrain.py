@@ -102,22 +102,17 @@ def adopt_query_photos(database: Database) -> AdoptionReport:
     return report
 
 
-def refit_pricing(settings: Settings, database: Database) -> str:
-    """Refit pricing on the current listings; returns what was fitted, in words."""
-    from vinylprice.pricing import train_pricing
-
-    return train_pricing(settings, database)
-
-
 def retrain(
     settings: Settings, database: Database, embedder: Embedder, progress: bool = True
 ) -> RetrainReport:
     """Adopt judged query photos, rebuild the index and refit pricing."""
+    from vinylprice.pricing import train_pricing
+
     adoption = adopt_query_photos(database)
 
     rebuild = rebuild_index(database, embedder, settings.builds_dir, progress=progress)
 
-    pricing_summary = refit_pricing(settings, database)
+    pricing_summary = train_pricing(settings, database)
 
     report = RetrainReport(adoption, rebuild, pricing_summary)
     log.info("retrain: %s", report.summary())

@@ -58,15 +58,14 @@ def train_pricing(
         fit_grade_prior,
         model_path,
         prepare_sales,
+        require_enough_sales,
     )
 
     rates = Rates.from_settings(settings)
     sales = prepare_sales(load_listings(database, "sold"), rates)
     if len(sales.log_price) < MIN_SALES:
         if require_model:
-            raise ValueError(f"pricing needs at least {MIN_SALES} sold listings with an album and "
-                             f"a price; the database has {len(sales.log_price)} (ingest sold "
-                             f"listings first)")
+            require_enough_sales(sales)
         return (f"pricing model not trained: {len(sales.log_price)} sold listings with an album "
                 f"and a price, fewer than {MIN_SALES}; the median of sold comparables prices")
     prior = fit_grade_prior(database, rates) if use_asking_prices else None

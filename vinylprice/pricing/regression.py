@@ -100,6 +100,15 @@ def default_model(grade_prior: GradePrior | None = None) -> AlbumPriceModel:
     return AlbumPriceModel(grade_prior=grade_prior)
 
 
+def require_enough_sales(sales: SalesData) -> None:
+    """Raise ValueError, saying what to do, when there are too few sales to train on."""
+    if len(sales.log_price) < MIN_SALES:
+        raise ValueError(
+            f"pricing needs at least {MIN_SALES} sold listings with an album and a price; "
+            f"found {len(sales.log_price)} (ingest sold listings first)"
+        )
+
+
 class RegressionPricer:
     """Quotes prices with a fitted `AlbumPriceModel`; `refresh` loads the current sales."""
 
@@ -124,11 +133,7 @@ class RegressionPricer:
         metrics: dict[str, Any] | None = None,
     ) -> RegressionPricer:
         """Fit the model on every sold listing in `sales`."""
-        if len(sales.log_price) < MIN_SALES:
-            raise ValueError(
-                f"pricing needs at least {MIN_SALES} sold listings with an album and a price; "
-                f"found {len(sales.log_price)} (ingest sold listings first)"
-            )
+        require_enough_sales(sales)
         model = default_model(grade_prior).fit(sales.inputs, sales.log_price)
         metadata = {
             "format": FORMAT_VERSION,
@@ -374,4 +379,5 @@ __all__ = [
     "fit_grade_prior",
     "model_path",
     "prepare_sales",
+    "require_enough_sales",
 ]
