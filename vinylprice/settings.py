@@ -9,8 +9,6 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-RATE_RANGE = (1e-6, 1e6)
-
 
 class Settings(BaseSettings):
     """Everything configurable about vinylprice; every field maps to `VINYLPRICE_<NAME>`."""
@@ -80,29 +78,20 @@ class Settings(BaseSettings):
             raise ValueError(f"'{value}' is not a currency code; expected three letters, e.g. USD")
         return code
 
-    @field_validator("currency_rates")
-    @classmethod
-    def _plausible_rates(cls, rates: dict[str, float]) -> dict[str, float]:
-        # Beyond these, quotes overflow or round to nothing in one currency or the other.
-        for code, rate in rates.items():
-            if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
-                raise ValueError(f"rate for {code} is {rate}; expected a value of one unit in the "
-                                 f"base currency between {RATE_RANGE[0]:g} and {RATE_RANGE[1]:g}")
-        return {code.strip().upper(): rate for code, rate in rates.items()}
-
     @model_validator(mode="after")
     def _currencies_in_the_rates_table(self) -> Settings:
         # Checked here so that a wrong table stops every command at start, not a quote later.
         from vinylprice.pricing.currency import CurrencyError, Rates
 
         try:
-            if self.base_currency not in self.currency_rates:
+            rates = Rates.from_settings(self)
+            if self.base_currency not in {code.strip().upper() for code in self.currency_rates}:
                 raise CurrencyError(f"the base currency {self.base_currency} is not in the rates "
-                                    f"table (known: {', '.join(sorted(self.currency_rates))})")
-            Rates.from_settings(self).from_base(1.0, self.currency)
+                                    f"table (known: {', '.join(sorted(rates.rates))})")
+            rates.from_base(1.0, self.currency)
         except CurrencyError as error:
-            raise ValueError(f"VINYLPRICE_CURRENCY, VINYLPRICE_BASE_CURRENCY and "
-                             f"VINYLPRICE_CURRENCY_RATES disagree: {error}") from error
+            raise ValueError(f"VINYLPRICE_CURRENCY_RATES (with VINYLPRICE_BASE_CURRENCY and "
+                             f"VINYLPRICE_CURRENCY): {error}") from error
         return self
 
     @cached_property

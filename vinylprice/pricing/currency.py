@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+
+RATE_RANGE = (1e-6, 1e6)
 
 
 class CurrencyError(ValueError):
@@ -19,12 +20,14 @@ class Rates:
     date: str | None = None
 
     def __post_init__(self) -> None:
-        normalised = {code.upper(): float(rate) for code, rate in self.rates.items()}
-        base = self.base.upper()
+        normalised = {code.strip().upper(): float(rate) for code, rate in self.rates.items()}
+        base = self.base.strip().upper()
         normalised.setdefault(base, 1.0)
         for code, rate in normalised.items():
-            if not math.isfinite(rate) or rate <= 0:
-                raise CurrencyError(f"rate for {code} is {rate}; expected a positive number")
+            # Beyond this range quotes overflow or round to nothing in one currency or another.
+            if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
+                raise CurrencyError(f"rate for {code} is {rate}; expected a positive number "
+                                    f"between {RATE_RANGE[0]:g} and {RATE_RANGE[1]:g}")
         if normalised[base] != 1.0:
             raise CurrencyError(f"rate for {base} is {normalised[base]}; the base currency's "
                                 f"own rate must be 1 (rates are values in {base})")
