@@ -119,27 +119,13 @@ def _leave_one_out_medians(database: Database,
     """Each comparable sale's item price next to the median of its album's other sales, both
     in the display currency (shipping extra, as quotes are)."""
     import numpy as np
-    from sqlalchemy import select
 
+    from vinylprice.pricing import MedianPricer
     from vinylprice.pricing.currency import Rates
-    from vinylprice.store import Listing
 
-    rates = Rates.from_settings(settings)
-    with database.session() as session:
-        sales = session.execute(
-            select(Listing.album_id, Listing.price, Listing.currency).where(
-                Listing.kind == "sold", Listing.excluded.is_(False),
-                Listing.album_id.is_not(None), Listing.price.is_not(None),
-            )
-        ).all()
-    prices: dict[int, list[float]] = {}
-    for sale in sales:
-        if rates.knows(sale.currency):
-            price = rates.convert(sale.price, sale.currency or rates.base, settings.currency)
-            prices.setdefault(sale.album_id, []).append(price)
-
+    pricer = MedianPricer(settings.currency, Rates.from_settings(settings)).fit(database)
     actual, predicted = [], []
-    for album_prices in prices.values():
+    for album_prices in pricer.item_prices_by_album().values():
         for position, price in enumerate(album_prices):
             others = album_prices[:position] + album_prices[position + 1:]
             if others:

@@ -71,6 +71,11 @@ class MedianPricer:
             else "item price, shipping extra",
         )
 
+    def item_prices_by_album(self) -> dict[int, list[float]]:
+        """The item price of every sold comparable, in the display currency, by album."""
+        return {album: [self._item_price(sale) for sale in sales]
+                for album, sales in self._sales.items()}
+
     def _item_price(self, sale: Listing) -> float:
         price = float(sale.price or 0.0)
         if self.rates is None:
