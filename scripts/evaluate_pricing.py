@@ -33,8 +33,6 @@ def main() -> None:
     parser.add_argument("--no-asking-prices", action="store_true")
     parser.add_argument("--discogs", type=Path, default=DISCOGS, help="Discogs listings CSV")
     args = parser.parse_args()
-    if args.folds < 2 or args.repeats < 1 or args.jobs < 1:
-        parser.error("--folds must be at least 2, --repeats and --jobs at least 1")
     if not args.no_asking_prices and args.discogs != DISCOGS and not args.discogs.is_file():
         parser.error(f"--discogs {args.discogs}: no such file")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -51,13 +49,13 @@ def main() -> None:
 
         rates = Rates.from_settings(Settings(_env_file=None))
         sales = prepare_sales(load_listings(database, "sold"), rates)
-        if len(sales.log_price) < 2 * args.folds:
-            parser.error(f"{len(sales.log_price)} sold listings; --folds {args.folds} needs "
-                         f"at least {2 * args.folds}")
         prior = None if args.no_asking_prices else fit_grade_prior(database, rates)
         print()
-        report = evaluate(sales, rates.base, prior, folds=args.folds, repeats=args.repeats,
-                          jobs=args.jobs)
+        try:
+            report = evaluate(sales, rates.base, prior, folds=args.folds,
+                              repeats=args.repeats, jobs=args.jobs)
+        except ValueError as error:
+            parser.error(str(error))
         print(report.table())
         database.dispose()
 

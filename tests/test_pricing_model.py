@@ -267,3 +267,18 @@ def test_the_evaluation_scores_every_method(sales: SalesData) -> None:
         assert 0.0 <= score.coverage <= 1.0
     assert evaluation.groups < evaluation.listings
     assert set(evaluation.metrics()) >= {"model_mdape", "album_median_mdape", "model_coverage"}
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"folds": 1}, "folds must be at least 2"),
+        ({"repeats": 0}, "repeats and jobs at least 1"),
+        ({"jobs": 0}, "repeats and jobs at least 1"),
+        ({"folds": 1000}, "need at least 2000 for 1000 folds"),
+    ],
+)
+def test_the_evaluation_refuses_impossible_arguments(sales: SalesData, options: dict[str, int],
+                                                      expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        evaluate(sales, "USD", None, **options)

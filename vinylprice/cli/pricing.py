@@ -55,19 +55,15 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from vinylprice.pricing.features import load_listings
     from vinylprice.pricing.regression import fit_grade_prior, prepare_sales
 
-    if args.folds < 2 or args.repeats < 1 or args.jobs < 1:
-        raise CommandError("--folds must be at least 2, --repeats and --jobs at least 1")
     database = _open(settings)
     rates = Rates.from_settings(settings)
     sales = prepare_sales(load_listings(database, "sold"), rates)
-    if len(sales.log_price) < 2 * args.folds:
-        raise CommandError(
-            f"{len(sales.log_price)} sold listings with an album and a price; need at least "
-            f"{2 * args.folds} for {args.folds} folds (ingest sold listings first)"
-        )
     prior = None if args.no_asking_prices else fit_grade_prior(database, rates)
-    report = evaluate(sales, rates.base, prior, folds=args.folds, repeats=args.repeats,
-                      jobs=args.jobs)
+    try:
+        report = evaluate(sales, rates.base, prior, folds=args.folds, repeats=args.repeats,
+                          jobs=args.jobs)
+    except ValueError as error:
+        raise CommandError(f"{error} (options --folds, --repeats, --jobs)") from error
     print(report.table())
     return 0
 

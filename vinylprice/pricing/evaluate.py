@@ -156,7 +156,14 @@ def evaluate(
     jobs: int = 1,
 ) -> Evaluation:
     """Cross-validate the model (with and without the grade prior) and both baselines; `jobs`
-    folds are fitted side by side (joblib processes)."""
+    folds are fitted side by side (joblib processes). Raises ValueError, saying what was
+    expected, for impossible arguments or too few sales."""
+    if folds < 2 or repeats < 1 or jobs < 1:
+        raise ValueError(f"folds must be at least 2, repeats and jobs at least 1; got folds "
+                         f"{folds}, repeats {repeats}, jobs {jobs}")
+    if len(sales.log_price) < 2 * folds:
+        raise ValueError(f"{len(sales.log_price)} sold listings with an album and a price; need "
+                         f"at least {2 * folds} for {folds} folds (ingest sold listings first)")
     started = time.perf_counter()
     groups = sales.inputs[GROUP_COLUMN].to_numpy()
     prices = np.exp(sales.log_price)
