@@ -55,7 +55,7 @@ class MedianPricer:
 
         prices = np.array([self._item_price(sale) for sale in sales])
         low, median, high = np.percentile(prices, [25, 50, 75])
-        closest = sorted(sales, key=lambda sale: abs(self._item_price(sale) - median))[:3]
+        closest = [sales[index] for index in np.argsort(abs(prices - median), kind="stable")[:3]]
         rough = len(sales) < ROUGH_BELOW
         return Price(
             suggested=round(float(median), 2),
